@@ -1,0 +1,66 @@
+package io.streamhouse.lease.store;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import java.time.Duration;
+import java.util.Objects;
+import javax.sql.DataSource;
+import org.flywaydb.core.Flyway;
+import org.flywaydb.core.api.output.MigrateResult;
+
+/** Builds the connection pool and brings the schema up to date with Flyway. */
+public final class Database {
+
+    /** Where the versioned schema lives on the classpath. */
+    public static final String MIGRATIONS = "classpath:db/migration";
+
+    private Database() {
+    }
+
+    /** Settings for the pool; {@code connectTimeout} bounds how long a caller waits when the database is down. */
+    public record PoolSettings(String url, String user, String password, int maxPoolSize,
+                               Duration connectTimeout) {
+        public PoolSettings {
+            Objects.requireNonNull(url, "url");
+            if (!url.startsWith("jdbc:postgresql:")) {
+                throw new IllegalArgumentException("database url must start with jdbc:postgresql:, got "
+                        + url.replaceAll("password=[^&]*", "password=***"));
+            }
+            if (maxPoolSize < 1) {
+                throw new IllegalArgumentException("pool size must be >= 1, got " + maxPoolSize);
+            }
+        }
+    }
+
+    public static HikariDataSource pool(PoolSettings settings) {
+        HikariConfig config = new HikariConfig();
+        config.setPoolName("streamhouse-lease-store");
+        config.setJdbcUrl(settings.url());
+        config.setUsername(settings.user());
+        config.setPassword(settings.password());
+        config.setMaximumPoolSize(settings.maxPoolSize());
+        config.setConnectionTimeout(settings.connectTimeout().toMillis());
+        // Start even when the database is down: callers get StoreUnavailableException and retry,
+        // instead of the process dying at boot.
+        config.setInitializationFailTimeout(-1);
+        // Statements are short; a stuck one must not hold a lease row lock forever.
+        config.addDataSourceProperty("options", "-c statement_timeout=30s -c lock_timeout=10s"
+                + " -c idle_in_transaction_session_timeout=60s");
+        config.addDataSourceProperty("ApplicationName", "streamhouse-lease-operator");
+        // Fail fast when the server vanishes instead of hanging on a dead socket.
+        config.addDataSourceProperty("connectTimeout", String.valueOf(Math.max(1, settings.connectTimeout().toSeconds())));
+        config.addDataSourceProperty("socketTimeout", "60");
+        config.addDataSourceProperty("tcpKeepAlive", "true");
+        return new HikariDataSource(config);
+    }
+
+    /** Applies pending migrations; returns how many were applied. */
+    public static int migrate(DataSource dataSource) {
+        MigrateResult result = Flyway.configure()
+                .dataSource(dataSource)
+                .locations(MIGRATIONS)
+                .load()
+                .migrate();
+        return result.migrationsExecuted;
+    }
+}

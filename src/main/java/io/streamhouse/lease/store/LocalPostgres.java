@@ -1,0 +1,73 @@
+package io.streamhouse.lease.store;
+
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * A PostgreSQL server started in-process from bundled binaries, for local runs, demos and tests.
+ * Never for production: one process, no replication, no backups.
+ */
+public final class LocalPostgres implements AutoCloseable {
+
+    private final EmbeddedPostgres postgres;
+    private final Path dataDirectory;
+
+    private LocalPostgres(EmbeddedPostgres postgres, Path dataDirectory) {
+        this.postgres = postgres;
+        this.dataDirectory = dataDirectory;
+    }
+
+    /**
+     * Starts a server keeping its data in {@code dataDirectory} (kept across restarts) or, when
+     * null, in a temporary directory removed on close.
+     */
+    public static LocalPostgres start(Path dataDirectory) {
+        return start(dataDirectory, Map.of());
+    }
+
+    /** As {@link #start(Path)}, with extra server settings (postgresql.conf names). */
+    public static LocalPostgres start(Path dataDirectory, Map<String, String> serverConfig) {
+        try {
+            EmbeddedPostgres.Builder builder = EmbeddedPostgres.builder()
+                    // fsync off: local use only, and it keeps tests fast on a slow shared disk.
+                    // A crash of PostgreSQL itself still loses nothing it acknowledged (the OS
+                    // holds the WAL); only a machine crash could. synchronous_commit stays on.
+                    .setServerConfig("fsync", "off")
+                    .setServerConfig("max_connections", "200");
+            serverConfig.forEach(builder::setServerConfig);
+            if (dataDirectory != null) {
+                Files.createDirectories(dataDirectory);
+                builder.setDataDirectory(dataDirectory).setCleanDataDirectory(false);
+            }
+            return new LocalPostgres(builder.start(), dataDirectory);
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not start the embedded PostgreSQL"
+                    + (dataDirectory == null ? "" : " in " + dataDirectory) + ": " + e.getMessage(), e);
+        }
+    }
+
+    public String jdbcUrl(String database) {
+        return postgres.getJdbcUrl("postgres", database);
+    }
+
+    public int port() {
+        return postgres.getPort();
+    }
+
+    public Path dataDirectory() {
+        return dataDirectory;
+    }
+
+    @Override
+    public void close() {
+        try {
+            postgres.close();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

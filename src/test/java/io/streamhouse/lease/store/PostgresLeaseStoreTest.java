@@ -1,0 +1,562 @@
+package io.streamhouse.lease.store;
+
+import static io.streamhouse.lease.store.AcquireResult.Outcome.ACQUIRED;
+import static io.streamhouse.lease.store.AcquireResult.Outcome.AGENT_NOT_LIVE;
+import static io.streamhouse.lease.store.AcquireResult.Outcome.ALREADY_HELD;
+import static io.streamhouse.lease.store.AcquireResult.Outcome.HELD_BY_OTHER;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import com.zaxxer.hikari.HikariDataSource;
+import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.model.LeaseKey;
+import io.streamhouse.lease.testing.TestDatabases;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.Test;
+
+/** Every store operation and its error cases, against a real PostgreSQL. */
+class PostgresLeaseStoreTest {
+
+    static final Duration TTL = Duration.ofSeconds(30);
+    static HikariDataSource dataSource;
+    static PostgresLeaseStore store;
+
+    final AgentId a = AgentId.of("agent-a");
+    final AgentId b = AgentId.of("agent-b");
+    final LeaseKey p0 = LeaseKey.of("orders", 0);
+
+    @BeforeAll
+    static void startDatabase() {
+        dataSource = TestDatabases.fresh("store", 8);
+        store = new PostgresLeaseStore(dataSource);
+    }
+
+    @AfterAll
+    static void closePool() {
+        dataSource.close();
+    }
+
+    @BeforeEach
+    void emptyTables() throws SQLException {
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+            // TRUNCATE is not a row-level DELETE, so the append-only trigger lets tests reset.
+            s.execute("TRUNCATE agent_session, partition_lease, lease_history");
+        }
+    }
+
+    Session register(AgentId agent) {
+        return store.register(new AgentRegistration(agent, "default", "zone-1", "10.0.0.1:9092", TTL));
+    }
+
+    Session register(AgentId agent, Duration ttl) {
+        return store.register(new AgentRegistration(agent, "default", "", "", ttl));
+    }
+
+    long count(String table) throws SQLException {
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT count(*) FROM " + table)) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    @Nested
+    class Sessions {
+
+        @Test
+        void registeringAgainStartsANewIncarnation() {
+            Session first = register(a);
+            Session second = register(a);
+
+            assertThat(first.sessionEpoch()).isEqualTo(1);
+            assertThat(second.sessionEpoch()).isEqualTo(2);
+            assertThat(second.live()).isTrue();
+            assertThat(second.group()).isEqualTo("default");
+            assertThat(store.renew(a, first.sessionEpoch())).as("older incarnation may not renew").isFalse();
+            assertThat(store.renew(a, second.sessionEpoch())).isTrue();
+        }
+
+        @Test
+        void renewalExtendsExpiryOnTheDatabaseClock() {
+            Session s = register(a);
+            assertThat(Duration.between(s.renewedAt(), s.expiresAt())).isEqualTo(TTL);
+
+            assertThat(store.renew(a, s.sessionEpoch())).isTrue();
+            Session after = store.session(a).orElseThrow();
+            assertThat(after.expiresAt()).isAfterOrEqualTo(s.expiresAt());
+            assertThat(Duration.between(after.renewedAt(), after.expiresAt())).isEqualTo(TTL);
+        }
+
+        @Test
+        void anExpiredSessionStaysDead() {
+            Session s = register(a);
+            assertThat(store.expire(a, s.sessionEpoch())).isTrue();
+            assertThat(store.expire(a, s.sessionEpoch())).as("already expired").isFalse();
+
+            assertThat(store.session(a).orElseThrow().live()).isFalse();
+            assertThat(store.renew(a, s.sessionEpoch())).isFalse();
+        }
+
+        @Test
+        void sessionsExpireAfterTheirTtlMeasuredByTheDatabase() {
+            Session s = register(a, Duration.ofSeconds(1));
+            Session longLived = register(b, Duration.ofSeconds(30));
+
+            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(50))
+                    .until(() -> !store.session(a).orElseThrow().live());
+
+            Session dead = store.session(a).orElseThrow();
+            assertThat(Duration.between(dead.registeredAt(), dead.expiresAt())).isEqualTo(Duration.ofSeconds(1));
+            assertThat(dead.observedAt()).isAfterOrEqualTo(dead.expiresAt());
+            assertThat(store.renew(a, s.sessionEpoch())).isFalse();
+            assertThat(store.session(b).orElseThrow().live()).isTrue();
+            assertThat(longLived.live()).isTrue();
+        }
+
+        @Test
+        void renewAllRenewsOnlyLiveMatchingSessionsInOneStatement() {
+            Session sa = register(a);
+            Session sb = register(b);
+            AgentId c = AgentId.of("agent-c");
+            Session sc = register(c);
+            store.expire(c, sc.sessionEpoch());
+
+            Set<AgentId> renewed = store.renewAll(List.of(
+                    new LeaseStore.SessionRef(a, sa.sessionEpoch()),
+                    new LeaseStore.SessionRef(b, sb.sessionEpoch() + 1),   // wrong incarnation
+                    new LeaseStore.SessionRef(c, sc.sessionEpoch()),       // expired
+                    new LeaseStore.SessionRef(AgentId.of("unknown"), 1)));
+
+            assertThat(renewed).containsExactly(a);
+            assertThat(store.renewAll(List.of())).isEmpty();
+        }
+
+        @Test
+        void listsLiveAndExpiredSessions() {
+            register(b);
+            Session sa = register(a);
+            store.expire(a, sa.sessionEpoch());
+
+            assertThat(store.sessions()).extracting(Session::agent, Session::live)
+                    .containsExactly(org.assertj.core.groups.Tuple.tuple(a, false),
+                            org.assertj.core.groups.Tuple.tuple(b, true));
+            assertThat(store.session(AgentId.of("nobody"))).isEmpty();
+        }
+
+        @Test
+        void refusesBadRegistrationsBeforeTouchingTheDatabase() throws SQLException {
+            assertThatThrownBy(() -> new AgentRegistration(a, "", "", "", TTL))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessage("agent group must not be blank");
+            assertThatThrownBy(() -> new AgentRegistration(a, "g", "zone a", "", TTL))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("zone 'zone a'");
+            assertThatThrownBy(() -> new AgentRegistration(a, "g", "", "x'; DROP TABLE agent_session;--", TTL))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("address");
+            assertThatThrownBy(() -> new AgentRegistration(a, "g", "", "", Duration.ofMillis(10)))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("session ttl");
+            assertThat(count("agent_session")).isZero();
+        }
+    }
+
+    @Nested
+    class Acquire {
+
+        @Test
+        void firstAcquisitionGivesEpochOneAndReEnsuringKeepsIt() {
+            Session s = register(a);
+
+            AcquireResult first = store.acquire(AcquireRequest.ifFree(p0, a, s.sessionEpoch()), "Assigned");
+            AcquireResult again = store.acquire(AcquireRequest.ifFree(p0, a, s.sessionEpoch()), "Assigned");
+
+            assertThat(first.outcome()).isEqualTo(ACQUIRED);
+            assertThat(first.lease().epoch()).isEqualTo(1);
+            assertThat(first.lease().isHeldBy(a)).isTrue();
+            assertThat(again.outcome()).isEqualTo(ALREADY_HELD);
+            assertThat(again.lease().epoch()).isEqualTo(1);
+            assertThat(store.history(p0)).hasSize(1);
+        }
+
+        @Test
+        void aFailedCasSaysWhoHoldsItAndAtWhichEpoch() {
+            Session sa = register(a);
+            Session sb = register(b);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+
+            AcquireResult result = store.acquire(AcquireRequest.ifFree(p0, b, sb.sessionEpoch()), "Assigned");
+
+            assertThat(result.outcome()).isEqualTo(HELD_BY_OTHER);
+            assertThat(result.succeeded()).isFalse();
+            assertThat(result.lease().holder()).isEqualTo(a);
+            assertThat(result.lease().epoch()).isEqualTo(1);
+            assertThat(result.lease().holderLive()).isTrue();
+        }
+
+        @Test
+        void aPlannedMoveNeedsTheExpectedHolderAndEpoch() {
+            Session sa = register(a);
+            Session sb = register(b);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+
+            AcquireResult wrongEpoch = store.acquire(AcquireRequest.takeOver(p0, b, sb.sessionEpoch(), a, 7), "Handoff");
+            AcquireResult wrongHolder = store.acquire(AcquireRequest.takeOver(p0, b, sb.sessionEpoch(), b, 1), "Handoff");
+            AcquireResult moved = store.acquire(AcquireRequest.takeOver(p0, b, sb.sessionEpoch(), a, 1), "Handoff");
+
+            assertThat(wrongEpoch.outcome()).isEqualTo(HELD_BY_OTHER);
+            assertThat(wrongHolder.outcome()).isEqualTo(HELD_BY_OTHER);
+            assertThat(moved.outcome()).isEqualTo(ACQUIRED);
+            assertThat(moved.lease().holder()).isEqualTo(b);
+            assertThat(moved.lease().epoch()).isEqualTo(2);
+            assertThat(store.history(p0)).extracting(HistoryEntry::epoch, HistoryEntry::from, HistoryEntry::to, HistoryEntry::reason)
+                    .containsExactly(org.assertj.core.groups.Tuple.tuple(1L, null, a, "Assigned"),
+                            org.assertj.core.groups.Tuple.tuple(2L, a, b, "Handoff"));
+        }
+
+        @Test
+        void anyLiveAgentMayTakeALeaseWhoseHolderSessionDied() {
+            Session sa = register(a);
+            Session sb = register(b);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+            store.expire(a, sa.sessionEpoch());
+
+            assertThat(store.lease(p0).orElseThrow().isHeld()).as("holder expired").isFalse();
+            AcquireResult result = store.acquire(AcquireRequest.ifFree(p0, b, sb.sessionEpoch()), "AgentLost");
+
+            assertThat(result.outcome()).isEqualTo(ACQUIRED);
+            assertThat(result.lease().epoch()).isEqualTo(2);
+        }
+
+        @Test
+        void anAgentWithoutALiveSessionGetsNothing() throws SQLException {
+            Session sa = register(a);
+            store.expire(a, sa.sessionEpoch());
+
+            AcquireResult dead = store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+            AcquireResult never = store.acquire(AcquireRequest.ifFree(p0, b, 1), "Assigned");
+
+            assertThat(dead.outcome()).isEqualTo(AGENT_NOT_LIVE);
+            assertThat(never.outcome()).isEqualTo(AGENT_NOT_LIVE);
+            assertThat(store.lease(p0).orElseThrow().holder()).isNull();
+            assertThat(count("lease_history")).isZero();
+        }
+
+        @Test
+        void aNewIncarnationOfTheSameAgentIsANewHolder() {
+            Session old = register(a);
+            store.acquire(AcquireRequest.ifFree(p0, a, old.sessionEpoch()), "Assigned");
+            Session fresh = register(a);
+
+            AcquireResult zombie = store.acquire(AcquireRequest.ifFree(p0, a, old.sessionEpoch()), "Assigned");
+            AcquireResult reborn = store.acquire(AcquireRequest.ifFree(p0, a, fresh.sessionEpoch()), "Assigned");
+
+            assertThat(zombie.outcome()).isEqualTo(AGENT_NOT_LIVE);
+            assertThat(reborn.outcome()).isEqualTo(ACQUIRED);
+            assertThat(reborn.lease().epoch()).as("fences the old incarnation's writes").isEqualTo(2);
+            assertThat(store.validate(p0, a, 1).status()).isEqualTo(Validation.Status.STALE_EPOCH);
+        }
+
+        @Test
+        void aBatchMovesAThousandPartitionsInOneCall() {
+            Session sa = register(a);
+            Session sb = register(b);
+            List<AcquireRequest> toA = new ArrayList<>();
+            for (int p = 999; p >= 0; p--) { // deliberately unordered: the store orders the locks
+                toA.add(AcquireRequest.ifFree(LeaseKey.of("orders", p), a, sa.sessionEpoch()));
+            }
+            List<AcquireResult> assigned = store.acquireAll(toA, "Assigned");
+            assertThat(assigned).hasSize(1000).allMatch(r -> r.outcome() == ACQUIRED && r.lease().epoch() == 1);
+            assertThat(assigned.get(0).lease().key()).isEqualTo(LeaseKey.of("orders", 0));
+            assertThat(assigned.get(999).lease().key()).isEqualTo(LeaseKey.of("orders", 999));
+
+            store.expire(a, sa.sessionEpoch());
+            List<AcquireRequest> toB = store.leasesHeldBy(a).stream()
+                    .map(l -> AcquireRequest.ifFree(l.key(), b, sb.sessionEpoch())).toList();
+            List<AcquireResult> failover = store.acquireAll(toB, "AgentLost");
+
+            assertThat(failover).hasSize(1000).allMatch(r -> r.outcome() == ACQUIRED
+                    && r.lease().holder().equals(b) && r.lease().epoch() == 2);
+            assertThat(store.leasesHeldBy(b)).hasSize(1000);
+        }
+
+        @Test
+        void aBatchReportsEachOutcome() {
+            Session sa = register(a);
+            Session sb = register(b);
+            LeaseKey p1 = LeaseKey.of("orders", 1);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+
+            List<AcquireResult> results = store.acquireAll(List.of(
+                    AcquireRequest.ifFree(p1, b, sb.sessionEpoch()),
+                    AcquireRequest.ifFree(p0, b, sb.sessionEpoch())), "Assigned");
+
+            assertThat(results).extracting(r -> r.lease().key(), AcquireResult::outcome)
+                    .containsExactly(org.assertj.core.groups.Tuple.tuple(p0, HELD_BY_OTHER),
+                            org.assertj.core.groups.Tuple.tuple(p1, ACQUIRED));
+            assertThat(store.acquireAll(List.of(), "Assigned")).isEmpty();
+        }
+
+        @Test
+        void aBatchNamingAPartitionTwiceIsRefused() {
+            Session sa = register(a);
+            assertThatThrownBy(() -> store.acquireAll(List.of(
+                    AcquireRequest.ifFree(p0, a, sa.sessionEpoch()),
+                    AcquireRequest.ifFree(p0, a, sa.sessionEpoch())), "Assigned"))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessage("batch names orders/0 twice");
+            assertThat(store.lease(p0)).isEmpty();
+        }
+
+        @Test
+        void refusesBadRequests() {
+            assertThatThrownBy(() -> AcquireRequest.ifFree(p0, a, 0))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessage("session epoch must be > 0, got 0");
+            assertThatThrownBy(() -> AcquireRequest.takeOver(p0, a, 1, b, 0))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("expected epoch");
+            assertThatThrownBy(() -> store.acquire(AcquireRequest.ifFree(p0, a, 1), "bad reason; --"))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("reason");
+            assertThat(store.lease(p0)).isEmpty();
+        }
+    }
+
+    @Nested
+    class Release {
+
+        @Test
+        void theHolderReleasesAtItsEpochAndTheNextHolderGetsEpochPlusOne() {
+            Session sa = register(a);
+            Session sb = register(b);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+
+            ReleaseResult released = store.release(p0, a, 1, "Released");
+            AcquireResult next = store.acquire(AcquireRequest.ifFree(p0, b, sb.sessionEpoch()), "Assigned");
+
+            assertThat(released.released()).isTrue();
+            assertThat(released.lease().holder()).isNull();
+            assertThat(released.lease().epoch()).as("release keeps the epoch").isEqualTo(1);
+            assertThat(next.lease().epoch()).isEqualTo(2);
+            assertThat(store.history(p0)).extracting(HistoryEntry::from, HistoryEntry::to)
+                    .containsExactly(org.assertj.core.groups.Tuple.tuple(null, a),
+                            org.assertj.core.groups.Tuple.tuple(a, null),
+                            org.assertj.core.groups.Tuple.tuple(null, b));
+        }
+
+        @Test
+        void aReleaseWithTheWrongEpochOrHolderChangesNothing() {
+            Session sa = register(a);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+
+            ReleaseResult wrongEpoch = store.release(p0, a, 2, "Released");
+            ReleaseResult wrongHolder = store.release(p0, b, 1, "Released");
+            ReleaseResult unknown = store.release(LeaseKey.of("nothing", 3), a, 1, "Released");
+
+            assertThat(wrongEpoch.released()).isFalse();
+            assertThat(wrongEpoch.lease().holder()).isEqualTo(a);
+            assertThat(wrongHolder.released()).isFalse();
+            assertThat(unknown.released()).isFalse();
+            assertThat(unknown.lease().epoch()).isZero();
+            assertThat(store.lease(p0).orElseThrow().isHeldBy(a)).isTrue();
+            assertThat(store.history(p0)).hasSize(1);
+        }
+
+        @Test
+        void releaseAllReleasesOnlyThatIncarnation() {
+            Session old = register(a);
+            for (int p = 0; p < 5; p++) {
+                store.acquire(AcquireRequest.ifFree(LeaseKey.of("orders", p), a, old.sessionEpoch()), "Assigned");
+            }
+            Session fresh = register(a);
+            store.acquire(AcquireRequest.ifFree(LeaseKey.of("orders", 0), a, fresh.sessionEpoch()), "Assigned");
+
+            List<LeaseKey> byZombie = store.releaseAll(a, old.sessionEpoch(), "Shutdown");
+            assertThat(byZombie).extracting(LeaseKey::partition).containsExactly(1, 2, 3, 4);
+            assertThat(store.lease(LeaseKey.of("orders", 0)).orElseThrow().isHeldBy(a)).isTrue();
+
+            assertThat(store.releaseAll(a, fresh.sessionEpoch(), "Shutdown")).containsExactly(LeaseKey.of("orders", 0));
+            assertThat(store.leasesHeldBy(a)).isEmpty();
+        }
+    }
+
+    @Nested
+    class Validate {
+
+        @Test
+        void judgesEveryCase() {
+            Session sa = register(a);
+            Session sb = register(b);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+            store.acquire(AcquireRequest.takeOver(p0, b, sb.sessionEpoch(), a, 1), "Handoff");
+
+            assertThat(store.validate(p0, b, 2)).isEqualTo(new Validation(Validation.Status.VALID, b, 2));
+            assertThat(store.validate(p0, a, 1)).isEqualTo(new Validation(Validation.Status.STALE_EPOCH, b, 2));
+            assertThat(store.validate(p0, a, 2).status()).isEqualTo(Validation.Status.NOT_HOLDER);
+            assertThat(store.validate(p0, b, 3).status()).isEqualTo(Validation.Status.NOT_HOLDER);
+            assertThat(store.validate(LeaseKey.of("never", 0), a, 1))
+                    .isEqualTo(new Validation(Validation.Status.NOT_HOLDER, null, 0));
+
+            store.expire(b, sb.sessionEpoch());
+            assertThat(store.validate(p0, b, 2).status()).isEqualTo(Validation.Status.EXPIRED);
+
+            Session sa2 = register(a);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa2.sessionEpoch()), "AgentLost");
+            store.release(p0, a, 3, "Released");
+            assertThat(store.validate(p0, a, 3)).isEqualTo(new Validation(Validation.Status.NOT_HOLDER, null, 3));
+        }
+    }
+
+    @Nested
+    class Fenced {
+
+        @BeforeEach
+        void createTargetTable() throws SQLException {
+            try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+                s.execute("CREATE TABLE IF NOT EXISTS fenced_target (id serial, epoch bigint NOT NULL)");
+                s.execute("TRUNCATE fenced_target");
+            }
+        }
+
+        int insert(Connection c, long epoch) throws SQLException {
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO fenced_target (epoch) VALUES (?)")) {
+                ps.setLong(1, epoch);
+                return ps.executeUpdate();
+            }
+        }
+
+        @Test
+        void theValidHolderCommits() throws SQLException {
+            Session sa = register(a);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+
+            int rows = store.fenced(p0, a, 1, c -> insert(c, 1));
+
+            assertThat(rows).isEqualTo(1);
+            assertThat(count("fenced_target")).isEqualTo(1);
+        }
+
+        @Test
+        void aStaleEpochNeverRunsTheWork() throws SQLException {
+            Session sa = register(a);
+            Session sb = register(b);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+            store.acquire(AcquireRequest.takeOver(p0, b, sb.sessionEpoch(), a, 1), "Handoff");
+            AtomicBoolean ran = new AtomicBoolean();
+
+            assertThatThrownBy(() -> store.fenced(p0, a, 1, c -> { ran.set(true); return insert(c, 1); }))
+                    .isInstanceOfSatisfying(FencingException.class, e -> {
+                        assertThat(e.validation().status()).isEqualTo(Validation.Status.STALE_EPOCH);
+                        assertThat(e.validation().currentEpoch()).isEqualTo(2);
+                    })
+                    .hasMessage("write refused, orders/0: stale epoch 1 for agent-a (held by agent-b at epoch 2)");
+            assertThat(ran).isFalse();
+            assertThat(count("fenced_target")).isZero();
+        }
+
+        @Test
+        void anExpiredHolderCannotWrite() throws SQLException {
+            Session sa = register(a);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+            store.expire(a, sa.sessionEpoch());
+
+            assertThatThrownBy(() -> store.fenced(p0, a, 1, c -> insert(c, 1)))
+                    .isInstanceOfSatisfying(FencingException.class,
+                            e -> assertThat(e.validation().status()).isEqualTo(Validation.Status.EXPIRED));
+            assertThat(count("fenced_target")).isZero();
+        }
+
+        @Test
+        void aFailingWorkIsRolledBack() throws SQLException {
+            Session sa = register(a);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+
+            assertThatThrownBy(() -> store.fenced(p0, a, 1, c -> {
+                insert(c, 1);
+                throw new IllegalStateException("caller gave up");
+            })).isInstanceOf(IllegalStateException.class);
+            assertThatThrownBy(() -> store.fenced(p0, a, 1, c -> {
+                insert(c, 1);
+                try (Statement s = c.createStatement()) {
+                    return s.executeUpdate("INSERT INTO no_such_table VALUES (1)");
+                }
+            })).isInstanceOf(StoreException.class).hasMessageContaining("no_such_table");
+            assertThat(count("fenced_target")).isZero();
+        }
+
+        @Test
+        void aDroppedConnectionIsReportedAsUnavailableAndCommitsNothing() throws SQLException {
+            Session sa = register(a);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+
+            assertThatThrownBy(() -> store.fenced(p0, a, 1, c -> {
+                insert(c, 1);
+                try (Statement s = c.createStatement()) {
+                    s.execute("SELECT pg_terminate_backend(pg_backend_pid())");
+                }
+                return insert(c, 1);
+            })).isInstanceOf(StoreUnavailableException.class)
+                    .hasMessageContaining("lease store unavailable");
+            assertThat(count("fenced_target")).isZero();
+            assertThat(store.validate(p0, a, 1).isValid()).as("pool recovers").isTrue();
+        }
+    }
+
+    @Nested
+    class BadInputAndHistory {
+
+        @Test
+        void badInputChangesNothing() throws SQLException {
+            Session sa = register(a);
+            assertThatThrownBy(() -> store.acquire(AcquireRequest.ifFree(LeaseKey.of(" ", 0), a, 1), "Assigned"))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessage("topic must not be blank");
+            assertThatThrownBy(() -> store.validate(LeaseKey.of("orders", -3), a, 1))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessage("partition must be >= 0, got -3");
+            assertThatThrownBy(() -> store.releaseAll(AgentId.of("x' OR '1'='1"), sa.sessionEpoch(), "Shutdown"))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("agent id");
+            assertThatThrownBy(() -> store.acquire(null, "Assigned")).isInstanceOf(NullPointerException.class);
+            assertThat(count("partition_lease")).isZero();
+            assertThat(count("lease_history")).isZero();
+        }
+
+        @Test
+        void historyIsAppendOnly() throws SQLException {
+            Session sa = register(a);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+            try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+                assertThatThrownBy(() -> s.executeUpdate("UPDATE lease_history SET epoch = 0"))
+                        .hasMessageContaining("lease_history is append-only (UPDATE refused)");
+                assertThatThrownBy(() -> s.executeUpdate("DELETE FROM lease_history"))
+                        .hasMessageContaining("lease_history is append-only (DELETE refused)");
+            }
+            assertThat(store.history(p0)).singleElement().satisfies(h -> {
+                assertThat(h.epoch()).isEqualTo(1);
+                assertThat(h.to()).isEqualTo(a);
+                assertThat(h.at()).isNotNull();
+            });
+        }
+
+        @Test
+        void readsLeasesByHolderAndAll() {
+            Session sa = register(a);
+            Session sb = register(b);
+            store.acquire(AcquireRequest.ifFree(LeaseKey.of("b-topic", 0), a, sa.sessionEpoch()), "Assigned");
+            store.acquire(AcquireRequest.ifFree(LeaseKey.of("a-topic", 1), a, sa.sessionEpoch()), "Assigned");
+            store.acquire(AcquireRequest.ifFree(LeaseKey.of("a-topic", 0), b, sb.sessionEpoch()), "Assigned");
+
+            assertThat(store.leasesHeldBy(a)).extracting(Lease::key)
+                    .containsExactly(LeaseKey.of("a-topic", 1), LeaseKey.of("b-topic", 0));
+            assertThat(store.leases()).extracting(Lease::key)
+                    .containsExactly(LeaseKey.of("a-topic", 0), LeaseKey.of("a-topic", 1), LeaseKey.of("b-topic", 0));
+            assertThat(store.lease(LeaseKey.of("a-topic", 0)).orElseThrow().acquiredAt()).isNotNull();
+        }
+    }
+}
