@@ -1,0 +1,47 @@
+package io.streamhouse.lease.arch;
+
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+
+import com.tngtech.archunit.core.domain.JavaClasses;
+import com.tngtech.archunit.core.importer.ClassFileImporter;
+import com.tngtech.archunit.core.importer.ImportOption;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** Keeps the arrows one way: core logic never depends on Kubernetes, Quarkus or the operator. */
+class ArchitectureTest {
+
+    static JavaClasses classes;
+
+    @BeforeAll
+    static void importClasses() {
+        classes = new ClassFileImporter()
+                .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+                .importPackages("io.streamhouse.lease");
+    }
+
+    @Test
+    void coreHasNoKubernetesOrFrameworkImports() {
+        noClasses().that().resideInAnyPackage("..lease.model..", "..lease.store..", "..lease.assign..")
+                .should().dependOnClassesThat().resideInAnyPackage(
+                        "io.fabric8..", "io.javaoperatorsdk..", "io.quarkus..", "io.quarkiverse..",
+                        "jakarta.enterprise..", "jakarta.inject..")
+                .allowEmptyShould(true)
+                .check(classes);
+    }
+
+    @Test
+    void coreDoesNotDependOnTheOperatorOrAgent() {
+        noClasses().that().resideInAnyPackage("..lease.model..", "..lease.store..", "..lease.assign..")
+                .should().dependOnClassesThat().resideInAnyPackage("..lease.operator..", "..lease.agent..")
+                .allowEmptyShould(true)
+                .check(classes);
+    }
+
+    @Test
+    void modelDependsOnNothingButTheJdk() {
+        noClasses().that().resideInAPackage("..lease.model..")
+                .should().dependOnClassesThat().resideOutsideOfPackages("java..", "..lease.model..")
+                .check(classes);
+    }
+}

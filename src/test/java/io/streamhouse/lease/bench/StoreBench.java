@@ -1,0 +1,343 @@
+package io.streamhouse.lease.bench;
+
+import com.zaxxer.hikari.HikariDataSource;
+import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.model.LeaseKey;
+import io.streamhouse.lease.store.AcquireRequest;
+import io.streamhouse.lease.store.AcquireResult;
+import io.streamhouse.lease.store.AgentRegistration;
+import io.streamhouse.lease.store.Database;
+import io.streamhouse.lease.store.LeaseStore;
+import io.streamhouse.lease.store.LocalPostgres;
+import io.streamhouse.lease.store.PostgresLeaseStore;
+import io.streamhouse.lease.store.Session;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.sql.Types;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Lease store throughput against the same SQL sent raw through JDBC, side by side in one run.
+ *
+ * <p>Raw = one dedicated connection per thread with its statements prepared once: the floor of
+ * what the SQL costs. Store = the public {@link LeaseStore} API through the HikariCP pool. Rounds
+ * alternate store and raw so both see the same machine noise; the median round is reported.
+ *
+ * <p>Run: {@code bench/store-bench.sh [threads] [seconds-per-round] [rounds]}.
+ */
+public final class StoreBench {
+
+    private static final String ACQUIRE = "SELECT * FROM lease_acquire(?, ?, ?, ?, ?, ?, ?)";
+    private static final String RENEW = """
+            UPDATE agent_session
+               SET renewed_at = now(), expires_at = now() + ttl_ms * interval '1 millisecond'
+             WHERE agent_id = ? AND session_epoch = ? AND expires_at > now()""";
+    private static final String CHECK = """
+            SELECT l.holder, l.epoch, (s.agent_id IS NOT NULL) AS live FROM partition_lease l
+              LEFT JOIN agent_session s ON s.agent_id = l.holder AND s.session_epoch = l.holder_session
+               AND s.expires_at > now()
+             WHERE l.topic = ? AND l.partition = ? FOR SHARE OF l""";
+    private static final String INSERT = "INSERT INTO bench_write (partition, epoch, payload) VALUES (?, ?, ?)";
+
+    private final int threads;
+    private final Duration round;
+    private final int rounds;
+    private final String url;
+    private final LeaseStore store;
+    private final List<Session> agents = new ArrayList<>();
+    private Session holderOf1000;
+    // Who holds each CAS partition, carried across rounds and across the store and raw sides.
+    private final List<CasState> casStates = new ArrayList<>();
+
+    private StoreBench(int threads, Duration round, int rounds, String url, LeaseStore store) {
+        this.threads = threads;
+        this.round = round;
+        this.rounds = rounds;
+        this.url = url;
+        this.store = store;
+    }
+
+    public static void main(String[] argv) throws Exception {
+        // One comma-separated argument, so that Maven passes it through unchanged.
+        String[] args = argv.length == 1 ? argv[0].split(",") : argv;
+        int threads = args.length > 0 ? Integer.parseInt(args[0]) : 4;
+        Duration round = Duration.ofSeconds(args.length > 1 ? Long.parseLong(args[1]) : 3);
+        int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 3;
+        // Durable commits (fsync on), as in production: the figures include the WAL flush.
+        try (LocalPostgres pg = LocalPostgres.start(null, Map.of("fsync", "on", "max_connections", "100"))) {
+            String url = pg.jdbcUrl("postgres");
+            try (HikariDataSource pool = Database.pool(new Database.PoolSettings(url, "postgres", "postgres",
+                    threads, Duration.ofSeconds(5)))) {
+                Database.migrate(pool);
+                try (Connection c = pool.getConnection(); Statement s = c.createStatement()) {
+                    s.execute("CREATE TABLE bench_write (id bigserial PRIMARY KEY, partition int, epoch bigint,"
+                            + " payload text)");
+                }
+                StoreBench bench = new StoreBench(threads, round, rounds, url, new PostgresLeaseStore(pool));
+                bench.run();
+            }
+        }
+        System.exit(0); // the pool's and driver's background threads must not keep the JVM alive
+    }
+
+    private void run() throws Exception {
+        System.out.printf("lease store bench: %d threads, %d rounds of %ds per side, PostgreSQL %s, %d cores%n",
+                threads, rounds, round.toSeconds(), "embedded (fsync on)", Runtime.getRuntime().availableProcessors());
+        for (int t = 0; t < 2 * threads; t++) {
+            agents.add(store.register(new AgentRegistration(AgentId.of("bench-" + t), "default", "", "",
+                    Duration.ofMinutes(10))));
+        }
+        holderOf1000 = store.register(new AgentRegistration(AgentId.of("bench-holder"), "default", "", "",
+                Duration.ofMinutes(10)));
+        List<AcquireRequest> thousand = new ArrayList<>();
+        for (int p = 0; p < 1000; p++) {
+            thousand.add(AcquireRequest.ifFree(LeaseKey.of("renewal", p), holderOf1000.agent(),
+                    holderOf1000.sessionEpoch()));
+        }
+        store.acquireAll(thousand, "Bench");
+        for (int t = 0; t < threads; t++) {
+            Session a = agents.get(2 * t);
+            store.acquire(AcquireRequest.ifFree(LeaseKey.of("fenced", t), a.agent(), a.sessionEpoch()), "Bench");
+        }
+
+        for (int t = 0; t < threads; t++) {
+            casStates.add(new CasState(t));
+        }
+        List<String[]> rows = new ArrayList<>();
+        rows.add(compare("CAS acquisitions/s (holder changes, epoch+1)", this::storeCas, this::rawCas));
+        rows.add(compare("session renewals/s (1 agent, 1,000 partitions)", this::storeRenew, this::rawRenew));
+        rows.add(compare("fenced commits/s (check + insert + commit)", this::storeFenced, this::rawFenced));
+
+        System.out.println();
+        System.out.printf("%-50s %12s %12s %8s%n", "operation", "store", "raw JDBC", "ratio");
+        for (String[] r : rows) {
+            System.out.printf("%-50s %12s %12s %8s%n", (Object[]) r);
+        }
+        System.out.println("ratio = store / raw, median of the rounds; target >= 0.80");
+        System.out.printf("one renewal keeps 1,000 partition leases alive: %s partition-renewals/s equivalent"
+                + " (the earlier design wrote one row per partition)%n", rows.get(1)[1].isEmpty() ? "?" :
+                String.format("%,d", Math.round(Double.parseDouble(rows.get(1)[1].replace(",", "")) * 1000)));
+    }
+
+    // ------------------------------------------------------------------ workloads
+
+    /** A per-thread loop body; returns when {@code stop} is set, counting operations. */
+    private interface Body {
+        void run(int thread, AtomicBoolean stop, LongAdder ops) throws Exception;
+    }
+
+    private String[] compare(String name, Body storeSide, Body rawSide) throws Exception {
+        measure(storeSide, Duration.ofSeconds(1)); // warm-up: JIT, statement caches, pool
+        measure(rawSide, Duration.ofSeconds(1));
+        double[] s = new double[rounds];
+        double[] r = new double[rounds];
+        for (int i = 0; i < rounds; i++) {
+            // Alternate which side goes first, so a drift in machine speed favours neither.
+            if (i % 2 == 0) {
+                s[i] = measure(storeSide, round);
+                r[i] = measure(rawSide, round);
+            } else {
+                r[i] = measure(rawSide, round);
+                s[i] = measure(storeSide, round);
+            }
+        }
+        double store = median(s);
+        double raw = median(r);
+        System.out.printf("%s: store %s | raw %s%n", name, Arrays.toString(rounded(s)), Arrays.toString(rounded(r)));
+        return new String[] {name, String.format("%,.0f", store), String.format("%,.0f", raw),
+                String.format("%.2f", store / raw)};
+    }
+
+    private double measure(Body body, Duration duration) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        AtomicBoolean stop = new AtomicBoolean();
+        LongAdder ops = new LongAdder();
+        List<Future<?>> futures = new ArrayList<>();
+        long start = System.nanoTime();
+        for (int t = 0; t < threads; t++) {
+            int thread = t;
+            futures.add(pool.submit(() -> {
+                body.run(thread, stop, ops);
+                return null;
+            }));
+        }
+        Thread.sleep(duration.toMillis()); // the measurement window itself, not synchronisation
+        stop.set(true);
+        for (Future<?> f : futures) {
+            f.get();
+        }
+        long elapsed = System.nanoTime() - start;
+        pool.shutdown();
+        return ops.sum() / (elapsed / 1e9);
+    }
+
+    // Each thread moves its own partitions back and forth between its two agents: every op is a
+    // real holder change that bumps the epoch and appends history. Threads never contend.
+    private void storeCas(int thread, AtomicBoolean stop, LongAdder ops) {
+        Session[] pair = {agents.get(2 * thread), agents.get(2 * thread + 1)};
+        CasState state = casStates.get(thread);
+        while (!stop.get()) {
+            LeaseKey key = LeaseKey.of("cas", state.partition());
+            Session next = pair[state.nextIndex()];
+            AcquireRequest request = state.holder() == null
+                    ? AcquireRequest.ifFree(key, next.agent(), next.sessionEpoch())
+                    : AcquireRequest.takeOver(key, next.agent(), next.sessionEpoch(), state.holder(), state.epoch());
+            AcquireResult result = store.acquire(request, "Bench");
+            state.moved(result.lease().holder(), result.lease().epoch(), result.outcome() == AcquireResult.Outcome.ACQUIRED);
+            ops.increment();
+        }
+    }
+
+    private void rawCas(int thread, AtomicBoolean stop, LongAdder ops) throws SQLException {
+        Session[] pair = {agents.get(2 * thread), agents.get(2 * thread + 1)};
+        CasState state = casStates.get(thread);
+        try (Connection c = DriverManager.getConnection(url, "postgres", "postgres");
+             PreparedStatement ps = c.prepareStatement(ACQUIRE)) {
+            while (!stop.get()) {
+                Session next = pair[state.nextIndex()];
+                ps.setString(1, "cas");
+                ps.setInt(2, state.partition());
+                ps.setString(3, next.agent().value());
+                ps.setLong(4, next.sessionEpoch());
+                if (state.holder() == null) {
+                    ps.setNull(5, Types.VARCHAR);
+                    ps.setNull(6, Types.BIGINT);
+                } else {
+                    ps.setString(5, state.holder().value());
+                    ps.setLong(6, state.epoch());
+                }
+                ps.setString(7, "Bench");
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    state.moved(AgentId.of(rs.getString("holder")), rs.getLong("epoch"),
+                            "ACQUIRED".equals(rs.getString("outcome")));
+                }
+                ops.increment();
+            }
+        }
+    }
+
+    /** Which partition a thread works on next and who holds it; 64 partitions per thread. */
+    private static final class CasState {
+        private final int base;
+        private final AgentId[] holders = new AgentId[64];
+        private final long[] epochs = new long[64];
+        private int cursor;
+
+        CasState(int thread) {
+            this.base = thread * 64;
+        }
+
+        int partition() {
+            return base + cursor;
+        }
+
+        AgentId holder() {
+            return holders[cursor];
+        }
+
+        long epoch() {
+            return epochs[cursor];
+        }
+
+        int nextIndex() {
+            return (int) (epochs[cursor] % 2);
+        }
+
+        void moved(AgentId holder, long epoch, boolean acquired) {
+            if (!acquired) {
+                throw new IllegalStateException("bench CAS failed on partition " + partition() + ": " + holder);
+            }
+            holders[cursor] = holder;
+            epochs[cursor] = epoch;
+            cursor = (cursor + 1) % holders.length;
+        }
+    }
+
+    private void storeRenew(int thread, AtomicBoolean stop, LongAdder ops) {
+        while (!stop.get()) {
+            if (!store.renew(holderOf1000.agent(), holderOf1000.sessionEpoch())) {
+                throw new IllegalStateException("renewal refused");
+            }
+            ops.increment();
+        }
+    }
+
+    private void rawRenew(int thread, AtomicBoolean stop, LongAdder ops) throws SQLException {
+        try (Connection c = DriverManager.getConnection(url, "postgres", "postgres");
+             PreparedStatement ps = c.prepareStatement(RENEW)) {
+            while (!stop.get()) {
+                ps.setString(1, holderOf1000.agent().value());
+                ps.setLong(2, holderOf1000.sessionEpoch());
+                if (ps.executeUpdate() != 1) {
+                    throw new IllegalStateException("renewal refused");
+                }
+                ops.increment();
+            }
+        }
+    }
+
+    private void storeFenced(int thread, AtomicBoolean stop, LongAdder ops) {
+        Session me = agents.get(2 * thread);
+        LeaseKey key = LeaseKey.of("fenced", thread);
+        while (!stop.get()) {
+            store.fenced(key, me.agent(), 1, c -> {
+                try (PreparedStatement ps = c.prepareStatement(INSERT)) {
+                    ps.setInt(1, thread);
+                    ps.setLong(2, 1);
+                    ps.setString(3, "payload");
+                    return ps.executeUpdate();
+                }
+            });
+            ops.increment();
+        }
+    }
+
+    private void rawFenced(int thread, AtomicBoolean stop, LongAdder ops) throws SQLException {
+        Session me = agents.get(2 * thread);
+        try (Connection c = DriverManager.getConnection(url, "postgres", "postgres");
+             PreparedStatement check = c.prepareStatement(CHECK);
+             PreparedStatement insert = c.prepareStatement(INSERT)) {
+            c.setAutoCommit(false);
+            while (!stop.get()) {
+                check.setString(1, "fenced");
+                check.setInt(2, thread);
+                try (ResultSet rs = check.executeQuery()) {
+                    if (!rs.next() || !me.agent().value().equals(rs.getString(1)) || rs.getLong(2) != 1
+                            || !rs.getBoolean(3)) {
+                        throw new IllegalStateException("raw fencing check failed");
+                    }
+                }
+                insert.setInt(1, thread);
+                insert.setLong(2, 1);
+                insert.setString(3, "payload");
+                insert.executeUpdate();
+                c.commit();
+                ops.increment();
+            }
+        }
+    }
+
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
+    }
+
+    private static long[] rounded(double[] values) {
+        return Arrays.stream(values).mapToLong(Math::round).toArray();
+    }
+}
