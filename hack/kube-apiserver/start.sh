@@ -10,6 +10,8 @@
 #
 # Env: KUBE_BIN_DIR overrides the binary directory (default: build.sh's cache dir).
 #      KUBE_READY_TIMEOUT overrides the 60 s readiness timeout.
+#      KUBE_APISERVER_EXTRA_ARGS adds flags to kube-apiserver (e.g. --min-request-timeout=5,
+#      which ends every watch after 5-10 s so that tests see informers re-watch).
 set -euo pipefail
 
 K8S_VERSION=v1.20.2
@@ -160,7 +162,8 @@ launch kube-apiserver "${BIN_DIR}/kube-apiserver" \
   --service-account-signing-key-file "${S}/sa.key" \
   --service-cluster-ip-range 10.0.0.0/24 \
   --disable-admission-plugins ServiceAccount \
-  --endpoint-reconciler-type none
+  --endpoint-reconciler-type none \
+  ${KUBE_APISERVER_EXTRA_ARGS:-}
 api_ready() { [[ $(curl -ksf -H "Authorization: Bearer ${TOKEN}" "${SERVER}/readyz") == ok ]]; }
 wait_until kube-apiserver "${READY_TIMEOUT}" api_ready
 

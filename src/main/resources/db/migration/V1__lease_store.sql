@@ -27,6 +27,7 @@ CREATE TABLE partition_lease (
     holder         varchar(63),
     holder_session bigint,
     epoch          bigint       NOT NULL DEFAULT 0 CHECK (epoch >= 0),
+    previous_holder varchar(63),
     acquired_at    timestamptz,
     updated_at     timestamptz  NOT NULL DEFAULT now(),
     PRIMARY KEY (topic, partition),
@@ -77,7 +78,8 @@ CREATE FUNCTION lease_acquire(p_topic varchar, p_partition integer, p_agent varc
                               p_session bigint, p_expected_holder varchar,
                               p_expected_epoch bigint, p_reason varchar)
 RETURNS TABLE (outcome text, holder varchar, holder_session bigint, epoch bigint,
-               acquired_at timestamptz, updated_at timestamptz, holder_live boolean)
+               previous_holder varchar, acquired_at timestamptz, updated_at timestamptz,
+               holder_live boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     cur partition_lease%ROWTYPE;
@@ -97,13 +99,14 @@ BEGIN
     IF cur.holder = p_agent AND cur.holder_session = p_session THEN
         RETURN QUERY SELECT
             CASE WHEN cur_live THEN 'ALREADY_HELD' ELSE 'AGENT_NOT_LIVE' END,
-            cur.holder, cur.holder_session, cur.epoch, cur.acquired_at, cur.updated_at, cur_live;
+            cur.holder, cur.holder_session, cur.epoch, cur.previous_holder, cur.acquired_at,
+            cur.updated_at, cur_live;
         RETURN;
     END IF;
 
     IF NOT session_live(p_agent, p_session) THEN
         RETURN QUERY SELECT 'AGENT_NOT_LIVE', cur.holder, cur.holder_session, cur.epoch,
-                            cur.acquired_at, cur.updated_at, cur_live;
+                            cur.previous_holder, cur.acquired_at, cur.updated_at, cur_live;
         RETURN;
     END IF;
 
@@ -111,16 +114,18 @@ BEGIN
        OR (cur.holder = p_expected_holder AND cur.epoch = p_expected_epoch) THEN
         UPDATE partition_lease l
            SET holder = p_agent, holder_session = p_session, epoch = cur.epoch + 1,
+               previous_holder = coalesce(cur.holder, cur.previous_holder),
                acquired_at = now(), updated_at = now()
          WHERE l.topic = p_topic AND l.partition = p_partition;
         INSERT INTO lease_history (topic, partition, epoch, from_holder, to_holder, reason)
              VALUES (p_topic, p_partition, cur.epoch + 1, cur.holder, p_agent, p_reason);
-        RETURN QUERY SELECT 'ACQUIRED', p_agent, p_session, cur.epoch + 1, now(), now(), true;
+        RETURN QUERY SELECT 'ACQUIRED', p_agent, p_session, cur.epoch + 1,
+                            coalesce(cur.holder, cur.previous_holder), now(), now(), true;
         RETURN;
     END IF;
 
     RETURN QUERY SELECT 'HELD_BY_OTHER', cur.holder, cur.holder_session, cur.epoch,
-                        cur.acquired_at, cur.updated_at, cur_live;
+                        cur.previous_holder, cur.acquired_at, cur.updated_at, cur_live;
 END;
 $$;
 
@@ -131,8 +136,8 @@ CREATE FUNCTION lease_acquire_batch(p_topics varchar[], p_partitions integer[],
                                     p_expected_holders varchar[], p_expected_epochs bigint[],
                                     p_reason varchar)
 RETURNS TABLE (topic varchar, partition integer, outcome text, holder varchar,
-               holder_session bigint, epoch bigint, acquired_at timestamptz,
-               updated_at timestamptz, holder_live boolean)
+               holder_session bigint, epoch bigint, previous_holder varchar,
+               acquired_at timestamptz, updated_at timestamptz, holder_live boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     r record;

@@ -10,14 +10,15 @@ import java.time.Instant;
  * @param holder        null when nobody holds the partition
  * @param holderSession session epoch (incarnation) of the holder, 0 when there is no holder
  * @param epoch         the fencing token: grows by one per change of holder, 0 before the first
+ * @param previousHolder the holder before the current one (or before the release), null if none
  * @param acquiredAt    when the current holder acquired it, null when never held
  * @param holderLive    whether the holder's session is alive now, i.e. whether the lease is valid
  */
 public record Lease(LeaseKey key, AgentId holder, long holderSession, long epoch,
-                    Instant acquiredAt, Instant updatedAt, boolean holderLive) {
+                    AgentId previousHolder, Instant acquiredAt, Instant updatedAt, boolean holderLive) {
 
     static Lease unknown(LeaseKey key) {
-        return new Lease(key, null, 0, 0, null, null, false);
+        return new Lease(key, null, 0, 0, null, null, null, false);
     }
 
     /** Held by a live session: only then may the holder write. */

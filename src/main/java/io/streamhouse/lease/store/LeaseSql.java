@@ -61,7 +61,8 @@ final class LeaseSql {
     static final String RELEASE = """
             WITH released AS (
                 UPDATE partition_lease
-                   SET holder = NULL, holder_session = NULL, updated_at = now()
+                   SET holder = NULL, holder_session = NULL, previous_holder = holder,
+                       updated_at = now()
                  WHERE topic = ? AND partition = ? AND holder = ? AND epoch = ?
                 RETURNING topic, partition, epoch
             ), logged AS (
@@ -74,7 +75,8 @@ final class LeaseSql {
     static final String RELEASE_ALL = """
             WITH released AS (
                 UPDATE partition_lease
-                   SET holder = NULL, holder_session = NULL, updated_at = now()
+                   SET holder = NULL, holder_session = NULL, previous_holder = holder,
+                       updated_at = now()
                  WHERE holder = ? AND holder_session = ?
                 RETURNING topic, partition, epoch
             ), logged AS (
@@ -85,7 +87,7 @@ final class LeaseSql {
             """;
 
     private static final String LEASE_COLUMNS = """
-            l.topic, l.partition, l.holder, l.holder_session, l.epoch, l.acquired_at,
+            l.topic, l.partition, l.holder, l.holder_session, l.epoch, l.previous_holder, l.acquired_at,
             l.updated_at, (s.agent_id IS NOT NULL) AS holder_live
               FROM partition_lease l
               LEFT JOIN agent_session s

@@ -349,7 +349,8 @@ public final class PostgresLeaseStore implements LeaseStore {
 
     private static Lease lease(LeaseKey key, ResultSet rs) throws SQLException {
         return new Lease(key, agentOrNull(rs.getString("holder")), rs.getLong("holder_session"),
-                rs.getLong("epoch"), instant(rs.getTimestamp("acquired_at")),
+                rs.getLong("epoch"), agentOrNull(rs.getString("previous_holder")),
+                instant(rs.getTimestamp("acquired_at")),
                 instant(rs.getTimestamp("updated_at")), rs.getBoolean("holder_live"));
     }
 

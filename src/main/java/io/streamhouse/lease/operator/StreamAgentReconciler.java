@@ -1,0 +1,306 @@
+package io.streamhouse.lease.operator;
+
+import io.fabric8.kubernetes.api.model.OwnerReference;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.ErrorStatusUpdateControl;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
+import io.javaoperatorsdk.operator.processing.event.source.inbound.SimpleInboundEventSource;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
+import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.api.v1alpha1.StreamAgentSpec;
+import io.streamhouse.lease.api.v1alpha1.StreamAgentStatus;
+import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.store.AgentRegistration;
+import io.streamhouse.lease.store.LeaseStore;
+import io.streamhouse.lease.store.Session;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * StreamAgent: decides whether the agent is present (its pod Ready, or applied by hand), keeps
+ * its database session alive while it is (one statement per agent per third of the timeout),
+ * and ends it as soon as the pod is gone. Leases react to the phase it publishes.
+ */
+@ControllerConfiguration(name = "streamagent")
+@GradualRetry(maxAttempts = -1, initialInterval = 500, intervalMultiplier = 2.0, maxInterval = 30_000)
+public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<StreamAgent> {
+
+    static final String READY = "Ready";
+    static final String DRAINING = "Draining";
+    static final String LOST = "Lost";
+    static final String CONFLICT = "Conflict";
+    static final String INVALID = "Invalid";
+    static final String BY_AGENT_ID = "byAgentId";
+
+    /** Why an agent is, or is not, present. */
+    enum Presence { READY, DRAINING, POD_NOT_READY, POD_GONE }
+
+    private final LeaseStore store;
+    private final EventRecorder events;
+    private final AgentConfig config;
+    private final Clock clock;
+    private IndexerResourceCache<StreamAgent> agents;
+    private final SimpleInboundEventSource<StreamAgent> nudges = new SimpleInboundEventSource<>("agent-nudges");
+
+    public StreamAgentReconciler(LeaseStore store, EventRecorder events, AgentConfig config, Clock clock) {
+        this.store = store;
+        this.events = events;
+        this.config = config;
+        this.clock = clock;
+    }
+
+    @Override
+    public List<EventSource<?, StreamAgent>> prepareEventSources(EventSourceContext<StreamAgent> context) {
+        agents = context.getPrimaryCache();
+        agents.addIndexers(Map.of(BY_AGENT_ID, a -> a.getSpec() == null || a.getSpec().getAgentId() == null
+                ? List.of() : List.of(a.getSpec().getAgentId())));
+        // A pod agent's StreamAgent has the pod's name.
+        var pods = InformerEventSourceConfiguration.from(Pod.class, StreamAgent.class)
+                .withLabelSelector(StreamAgent.AGENT_LABEL + "=true")
+                .withSecondaryToPrimaryMapper((Pod pod) -> Set.of(ResourceID.fromResource(pod)))
+                .build();
+        return List.of(new InformerEventSource<>(pods, context), nudges);
+    }
+
+    @Override
+    public UpdateControl<StreamAgent> reconcile(StreamAgent agent, Context<StreamAgent> context) {
+        StreamAgentStatus previous = agent.getStatus();
+        long generation = Objects.requireNonNullElse(agent.getMetadata().getGeneration(), 0L);
+        Instant now = clock.instant();
+        AgentRegistration registration;
+        try {
+            registration = registration(agent.getSpec());
+        } catch (IllegalArgumentException | NullPointerException e) {
+            return finish(agent, refused(previous, generation, INVALID, Conditions.INVALID_SPEC,
+                    "spec refused: " + e.getMessage(), now), null);
+        }
+        Optional<StreamAgent> owner = ownerOf(registration.agent().value());
+        if (owner.isPresent() && !sameResource(owner.get(), agent)) {
+            String message = "agent id " + registration.agent() + " is already used by StreamAgent "
+                    + owner.get().getMetadata().getNamespace() + "/" + owner.get().getMetadata().getName()
+                    + "; this one gets no session and no leases";
+            StreamAgentStatus next = refused(previous, generation, CONFLICT, Conditions.DUPLICATE_AGENT_ID, message, now);
+            if (!next.equals(previous)) {
+                events.warning(agent, Conditions.DUPLICATE_AGENT_ID, message);
+            }
+            return finish(agent, next, null);
+        }
+
+        Presence presence = presence(agent, context.getSecondaryResource(Pod.class));
+        Optional<Session> session = store.session(registration.agent());
+        Duration recheck = null;
+        if (presence == Presence.READY || presence == Presence.DRAINING) {
+            Session live = keepAlive(registration, session);
+            session = Optional.of(live);
+            recheck = registration.ttl().dividedBy(3);
+        } else if (presence == Presence.POD_GONE) {
+            session.filter(Session::live).ifPresent(s -> store.expire(s.agent(), s.sessionEpoch()));
+            session = store.session(registration.agent());
+        } else if (session.isPresent() && session.get().live()) {
+            // Not renewed any more: look again just after it expires, to publish Lost.
+            recheck = Duration.between(session.get().observedAt(), session.get().expiresAt()).plusMillis(100);
+        }
+
+        StreamAgentStatus next = status(previous, generation, presence, session.orElse(null),
+                store.leasesHeldBy(registration.agent()).size(), now);
+        return finish(agent, next, recheck);
+    }
+
+    @Override
+    public ErrorStatusUpdateControl<StreamAgent> updateErrorStatus(StreamAgent agent, Context<StreamAgent> context,
+                                                                  Exception e) {
+        var unavailable = PartitionLeaseReconciler.storeUnavailable(e);
+        if (unavailable == null) {
+            return ErrorStatusUpdateControl.defaultErrorProcessing();
+        }
+        StreamAgentStatus next = copy(agent.getStatus());
+        Conditions.set(next, agent.getStatus(), Conditions.READY, false, Conditions.STORE_UNAVAILABLE,
+                "lease store unavailable, retrying with backoff: " + unavailable.getMessage(), clock.instant());
+        if (next.equals(agent.getStatus())) {
+            return ErrorStatusUpdateControl.noStatusUpdate();
+        }
+        agent.setStatus(next);
+        return ErrorStatusUpdateControl.patchStatus(agent);
+    }
+
+    @Override
+    public DeleteControl cleanup(StreamAgent agent, Context<StreamAgent> context) {
+        String id = agent.getSpec() == null ? null : agent.getSpec().getAgentId();
+        boolean owns = id != null && agent.getStatus() != null && agent.getStatus().getSessionEpoch() != null
+                && !CONFLICT.equals(agent.getStatus().getPhase());
+        if (owns) {
+            // Ends the session at once: its leases fail over now instead of after the timeout.
+            store.expire(AgentId.of(id), agent.getStatus().getSessionEpoch());
+            agents.byIndex(BY_AGENT_ID, id).stream().filter(a -> !sameResource(a, agent))
+                    .forEach(a -> nudges.propagateEvent(ResourceID.fromResource(a)));
+        }
+        return DeleteControl.defaultDelete();
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private AgentRegistration registration(StreamAgentSpec spec) {
+        Objects.requireNonNull(spec, "spec is missing");
+        Duration ttl = spec.getSessionTimeoutSeconds() == null ? config.sessionTimeout()
+                : Duration.ofSeconds(spec.getSessionTimeoutSeconds());
+        return new AgentRegistration(AgentId.of(Objects.requireNonNull(spec.getAgentId(), "spec.agentId is required")),
+                spec.getGroup() == null ? "default" : spec.getGroup(), spec.getZone(), spec.getAddress(), ttl);
+    }
+
+    /** Renews the live session of this incarnation, or opens a new one (new session epoch). */
+    private Session keepAlive(AgentRegistration registration, Optional<Session> session) {
+        if (session.isPresent() && session.get().live() && sameRegistration(session.get(), registration)
+                && store.renew(registration.agent(), session.get().sessionEpoch())) {
+            return store.session(registration.agent()).orElseThrow();
+        }
+        return store.register(registration);
+    }
+
+    private static boolean sameRegistration(Session s, AgentRegistration r) {
+        return s.group().equals(r.group()) && s.ttl().equals(r.ttl()) && s.zone().equals(r.zone())
+                && s.address().equals(r.address());
+    }
+
+    static Presence presence(StreamAgent agent, Optional<Pod> pod) {
+        boolean podBacked = agent.getMetadata().getOwnerReferences() != null && agent.getMetadata().getOwnerReferences()
+                .stream().map(OwnerReference::getKind).anyMatch("Pod"::equals);
+        Presence presence = Presence.READY;
+        if (podBacked) {
+            if (pod.isEmpty()) {
+                presence = Presence.POD_GONE;
+            } else if (pod.get().getMetadata().getDeletionTimestamp() != null) {
+                presence = Presence.DRAINING;
+            } else if (!podReady(pod.get())) {
+                presence = Presence.POD_NOT_READY;
+            }
+        }
+        if (presence == Presence.READY && Boolean.TRUE.equals(agent.getSpec().getCordoned())) {
+            presence = Presence.DRAINING;
+        }
+        return presence;
+    }
+
+    static boolean podReady(Pod pod) {
+        return pod.getStatus() != null && pod.getStatus().getConditions() != null && pod.getStatus().getConditions()
+                .stream().anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
+    }
+
+    private static StreamAgentStatus status(StreamAgentStatus previous, long generation, Presence presence,
+                                            Session session, int leaseCount, Instant now) {
+        StreamAgentStatus next = new StreamAgentStatus();
+        next.setObservedGeneration(generation);
+        if (previous != null) {
+            next.setConditions(previous.getConditions());
+        }
+        boolean live = session != null && session.live();
+        next.setSessionEpoch(session == null ? null : session.sessionEpoch());
+        next.setLeaseCount(leaseCount);
+        String reason;
+        String message;
+        if (presence == Presence.READY && live) {
+            next.setPhase(READY);
+            reason = Conditions.AGENT_READY;
+            message = "session " + session.sessionEpoch() + " live, renewed by the operator";
+        } else if (presence == Presence.DRAINING && live) {
+            next.setPhase(DRAINING);
+            reason = Conditions.DRAINING;
+            message = "pod terminating or agent cordoned: its leases are being moved to other agents";
+        } else {
+            next.setPhase(LOST);
+            reason = presence == Presence.POD_GONE ? Conditions.POD_GONE
+                    : presence == Presence.POD_NOT_READY && live ? Conditions.POD_NOT_READY : Conditions.SESSION_EXPIRED;
+            message = switch (reason) {
+                case Conditions.POD_GONE -> "pod is gone: session ended, leases fail over";
+                case Conditions.POD_NOT_READY -> "pod is not Ready: session no longer renewed, expires at "
+                        + session.expiresAt();
+                default -> "session expired: leases fail over to other agents";
+            };
+        }
+        Conditions.set(next, previous, Conditions.READY, READY.equals(next.getPhase()), reason, message, now);
+        // Heartbeat is refreshed only along with another change: an idle cluster makes no API writes.
+        String heartbeat = session == null ? null : session.renewedAt().toString();
+        next.setLastHeartbeat(previous == null ? heartbeat : previous.getLastHeartbeat());
+        if (!sameExceptHeartbeat(next, previous)) {
+            next.setLastHeartbeat(heartbeat);
+        }
+        return next;
+    }
+
+    private static boolean sameExceptHeartbeat(StreamAgentStatus next, StreamAgentStatus previous) {
+        if (previous == null) {
+            return false;
+        }
+        StreamAgentStatus probe = copy(next);
+        probe.setLastHeartbeat(previous.getLastHeartbeat());
+        return probe.equals(previous);
+    }
+
+    private static StreamAgentStatus refused(StreamAgentStatus previous, long generation, String phase, String reason,
+                                             String message, Instant now) {
+        StreamAgentStatus next = new StreamAgentStatus();
+        next.setObservedGeneration(generation);
+        if (previous != null) {
+            next.setConditions(previous.getConditions());
+        }
+        next.setPhase(phase);
+        next.setLeaseCount(0);
+        Conditions.set(next, previous, Conditions.READY, false, reason, message, now);
+        return next;
+    }
+
+    private static StreamAgentStatus copy(StreamAgentStatus s) {
+        StreamAgentStatus c = new StreamAgentStatus();
+        if (s != null) {
+            c.setPhase(s.getPhase());
+            c.setSessionEpoch(s.getSessionEpoch());
+            c.setLastHeartbeat(s.getLastHeartbeat());
+            c.setLeaseCount(s.getLeaseCount());
+            c.setObservedGeneration(s.getObservedGeneration());
+            c.setConditions(s.getConditions());
+        }
+        return c;
+    }
+
+    private static UpdateControl<StreamAgent> finish(StreamAgent agent, StreamAgentStatus next, Duration recheck) {
+        UpdateControl<StreamAgent> control;
+        if (next.equals(agent.getStatus())) {
+            control = UpdateControl.noUpdate();
+        } else {
+            agent.setStatus(next);
+            control = UpdateControl.patchStatus(agent);
+        }
+        return recheck == null ? control : control.rescheduleAfter(recheck);
+    }
+
+    /** The StreamAgent that owns an agent id: the oldest one naming it. */
+    private Optional<StreamAgent> ownerOf(String agentId) {
+        return agents.byIndex(BY_AGENT_ID, agentId).stream()
+                .min(Comparator.comparing((StreamAgent a) -> a.getMetadata().getCreationTimestamp(),
+                                Comparator.nullsLast(Comparator.naturalOrder()))
+                        .thenComparing(a -> a.getMetadata().getNamespace())
+                        .thenComparing(a -> a.getMetadata().getName()));
+    }
+
+    private static boolean sameResource(StreamAgent a, StreamAgent b) {
+        return Objects.equals(a.getMetadata().getNamespace(), b.getMetadata().getNamespace())
+                && Objects.equals(a.getMetadata().getName(), b.getMetadata().getName());
+    }
+}

@@ -1,0 +1,195 @@
+package io.streamhouse.lease.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.junit.QuarkusTestProfile;
+import io.quarkus.test.junit.TestProfile;
+import io.streamhouse.lease.api.v1alpha1.PartitionLease;
+import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.operator.Fixtures;
+import jakarta.inject.Inject;
+import java.time.Duration;
+import java.time.Instant;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What the mock API server cannot prove, on a real kube-apiserver v1.20 + etcd + garbage
+ * collector: the generated CRDs install, bad input is refused by the schema with clear messages,
+ * unknown fields are pruned, the status patch the operator ships with works, informers survive
+ * watch restarts, and a StreamAgent goes away with its pod.
+ */
+@QuarkusTest
+@TestProfile(RealApiServerIT.Real.class)
+class RealApiServerIT {
+
+    /** Its own profile, so the application restarts pointed at the real server. */
+    public static class Real implements QuarkusTestProfile {
+        @Override
+        public java.util.List<TestResourceEntry> testResources() {
+            return java.util.List.of(new TestResourceEntry(RealApiServerResource.class));
+        }
+    }
+
+    static final Instant STARTED = Instant.now();
+
+    @Inject
+    KubernetesClient client;
+
+    String ns;
+
+    @BeforeEach
+    void namespace() {
+        ns = "it-" + Long.toHexString(System.nanoTime());
+        client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(ns).endMetadata().build()).create();
+    }
+
+    static org.awaitility.core.ConditionFactory eventually() {
+        return await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200));
+    }
+
+    GenericKubernetesResource raw(String yaml) {
+        return Serialization.unmarshal(yaml.replace("NS", ns), GenericKubernetesResource.class);
+    }
+
+    KubernetesClientException rejected(String yaml) {
+        GenericKubernetesResource resource = raw(yaml);
+        try {
+            client.genericKubernetesResources("streamhouse.io/v1alpha1", "PartitionLease").inNamespace(ns)
+                    .resource(resource).create();
+        } catch (KubernetesClientException e) {
+            return e;
+        }
+        throw new AssertionError("the API server accepted " + yaml);
+    }
+
+    @Test
+    void theGeneratedCrdsInstallAndAreEstablished() {
+        for (String name : new String[] {"partitionleases.streamhouse.io", "streamagents.streamhouse.io"}) {
+            CustomResourceDefinition crd = client.apiextensions().v1().customResourceDefinitions().withName(name).get();
+            assertThat(crd).as(name).isNotNull();
+            assertThat(crd.getStatus().getConditions())
+                    .anySatisfy(c -> {
+                        assertThat(c.getType()).isEqualTo("Established");
+                        assertThat(c.getStatus()).isEqualTo("True");
+                    });
+        }
+    }
+
+    @Test
+    void badInputIsRefusedByTheSchemaWithClearMessages() {
+        KubernetesClientException negative = rejected("""
+                apiVersion: streamhouse.io/v1alpha1
+                kind: PartitionLease
+                metadata: {name: neg, namespace: NS}
+                spec: {topic: orders, partition: -1}
+                """);
+        assertThat(negative.getCode()).isEqualTo(422);
+        assertThat(negative.getMessage()).contains("spec.partition").contains("greater than or equal to 0");
+
+        KubernetesClientException missing = rejected("""
+                apiVersion: streamhouse.io/v1alpha1
+                kind: PartitionLease
+                metadata: {name: missing, namespace: NS}
+                spec: {partition: 1}
+                """);
+        assertThat(missing.getMessage()).contains("spec.topic: Required value");
+
+        KubernetesClientException wrongType = rejected("""
+                apiVersion: streamhouse.io/v1alpha1
+                kind: PartitionLease
+                metadata: {name: wrongtype, namespace: NS}
+                spec: {topic: orders, partition: "three"}
+                """);
+        assertThat(wrongType.getMessage()).contains("spec.partition").contains("must be of type integer");
+
+        KubernetesClientException badTopic = rejected("""
+                apiVersion: streamhouse.io/v1alpha1
+                kind: PartitionLease
+                metadata: {name: badtopic, namespace: NS}
+                spec: {topic: "orders; DROP TABLE", partition: 1}
+                """);
+        assertThat(badTopic.getMessage()).contains("spec.topic").contains("should match");
+    }
+
+    @Test
+    void unknownFieldsArePrunedAndDefaultsApplied() {
+        client.genericKubernetesResources("streamhouse.io/v1alpha1", "PartitionLease").inNamespace(ns).resource(raw("""
+                apiVersion: streamhouse.io/v1alpha1
+                kind: PartitionLease
+                metadata: {name: pruned, namespace: NS}
+                spec: {topic: pruned-topic, partition: 0, color: blue}
+                """)).create();
+
+        GenericKubernetesResource stored = client.genericKubernetesResources("streamhouse.io/v1alpha1", "PartitionLease")
+                .inNamespace(ns).withName("pruned").get();
+        @SuppressWarnings("unchecked")
+        java.util.Map<String, Object> spec = (java.util.Map<String, Object>) stored.getAdditionalProperties().get("spec");
+        assertThat(spec).doesNotContainKey("color").containsEntry("agentGroup", "default");
+    }
+
+    @Test
+    void theOperatorWritesStatusAndTheHolderLabelOnARealServer() {
+        client.resource(Fixtures.agent(ns, "a1", "a1-" + ns, "default")).create();
+        client.resource(Fixtures.lease(ns, "p0", "real-" + ns, 0, "default")).create();
+
+        eventually().untilAsserted(() -> {
+            PartitionLease lease = client.resources(PartitionLease.class).inNamespace(ns).withName("p0").get();
+            assertThat(lease.getStatus()).isNotNull();
+            assertThat(lease.getStatus().getHolder()).isEqualTo("a1-" + ns);
+            assertThat(lease.getStatus().getEpoch()).isEqualTo(1);
+            assertThat(lease.getStatus().condition("Ready").getStatus()).isEqualTo("True");
+            assertThat(lease.getMetadata().getLabels()).containsEntry(PartitionLease.HOLDER_LABEL, "a1-" + ns);
+        });
+        eventually().until(() -> client.v1().events().inNamespace(ns).list().getItems().stream()
+                .anyMatch(e -> ("acquired by a1-" + ns + " at epoch 1").equals(e.getMessage())));
+        // An agent can select exactly its own leases by label.
+        assertThat(client.resources(PartitionLease.class).inNamespace(ns)
+                .withLabel(PartitionLease.HOLDER_LABEL, "a1-" + ns).list().getItems()).hasSize(1);
+    }
+
+    @Test
+    void informersKeepWorkingAfterTheirWatchesAreRestarted() {
+        // The server ends every watch after 5-10 s (--min-request-timeout=5): once 12 s have
+        // passed since start-up, each informer has had to re-watch at least once.
+        await().atMost(Duration.ofSeconds(30))
+                .until(() -> Duration.between(STARTED, Instant.now()).toSeconds() >= 12);
+        client.resource(Fixtures.agent(ns, "late", "late-" + ns, "default")).create();
+        client.resource(Fixtures.lease(ns, "after-rewatch", "rewatch-" + ns, 0, "default")).create();
+
+        eventually().untilAsserted(() -> {
+            PartitionLease lease = client.resources(PartitionLease.class).inNamespace(ns).withName("after-rewatch").get();
+            assertThat(lease.getStatus()).isNotNull();
+            assertThat(lease.getStatus().getHolder()).isEqualTo("late-" + ns);
+        });
+    }
+
+    @Test
+    void aStreamAgentIsGarbageCollectedWithItsPod() {
+        Fixtures.node(client, "node-" + ns, "zone-" + ns.substring(3, 6));
+        Pod pod = Fixtures.readyAgentPod(client, ns, "agent-pod", "pod-" + ns, "default", "node-" + ns);
+        eventually().untilAsserted(() -> {
+            StreamAgent agent = client.resources(StreamAgent.class).inNamespace(ns).withName("agent-pod").get();
+            assertThat(agent).isNotNull();
+            assertThat(agent.getSpec().getZone()).isEqualTo("zone-" + ns.substring(3, 6));
+            assertThat(agent.getMetadata().getOwnerReferences()).singleElement()
+                    .satisfies(o -> assertThat(o.getUid()).isEqualTo(pod.getMetadata().getUid()));
+        });
+
+        client.pods().inNamespace(ns).withName("agent-pod").withGracePeriod(0).delete();
+
+        // GC discovers CRDs created after it started within 30 s, then collects in about 1 s.
+        await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(500))
+                .until(() -> client.resources(StreamAgent.class).inNamespace(ns).withName("agent-pod").get() == null);
+    }
+}

@@ -1,0 +1,306 @@
+package io.streamhouse.lease.operator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
+import io.streamhouse.lease.api.v1alpha1.Condition;
+import io.streamhouse.lease.api.v1alpha1.PartitionLease;
+import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.model.LeaseKey;
+import io.streamhouse.lease.store.AcquireRequest;
+import io.streamhouse.lease.store.HistoryEntry;
+import io.streamhouse.lease.store.Lease;
+import io.streamhouse.lease.store.LeaseStore;
+import jakarta.inject.Inject;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.awaitility.core.ConditionFactory;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every reconcile flow, on the Fabric8 mock API server (CRUD) and the real embedded PostgreSQL.
+ * Each test works in its own namespace, topic and agent ids, so tests never see each other.
+ */
+@QuarkusTest
+@WithKubernetesTestServer
+class PartitionLeaseOperatorTest {
+
+    static final AtomicInteger RUN = new AtomicInteger();
+
+    @Inject
+    KubernetesClient client;
+    @Inject
+    LeaseStore store;
+
+    String ns;
+    String topic;
+
+    @BeforeEach
+    void isolate() {
+        int n = RUN.incrementAndGet();
+        ns = "t" + n + "-" + System.nanoTime() % 100000;
+        topic = "orders-" + ns;
+    }
+
+    static ConditionFactory eventually() {
+        return await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(50));
+    }
+
+    String id(String name) {
+        return name + "-" + ns;
+    }
+
+    StreamAgent createAgent(String name) {
+        return client.resource(Fixtures.agent(ns, name, id(name), "g1")).create();
+    }
+
+    PartitionLease createLease(String name, int partition) {
+        return client.resource(Fixtures.lease(ns, name, topic, partition, "g1")).create();
+    }
+
+    PartitionLease get(String name) {
+        return client.resources(PartitionLease.class).inNamespace(ns).withName(name).get();
+    }
+
+    StreamAgent agent(String name) {
+        return client.resources(StreamAgent.class).inNamespace(ns).withName(name).get();
+    }
+
+    void awaitAgentReady(String name) {
+        eventually().until(() -> agent(name) != null && agent(name).getStatus() != null
+                && "Ready".equals(agent(name).getStatus().getPhase()));
+    }
+
+    PartitionLease awaitHeldBy(String lease, String agentName, long epoch) {
+        eventually().untilAsserted(() -> {
+            PartitionLease pl = get(lease);
+            assertThat(pl.getStatus()).isNotNull();
+            assertThat(pl.getStatus().getHolder()).isEqualTo(id(agentName));
+            assertThat(pl.getStatus().getEpoch()).isEqualTo(epoch);
+            assertThat(pl.getStatus().condition("Held").getStatus()).isEqualTo("True");
+            assertThat(pl.getMetadata().getLabels()).containsEntry(PartitionLease.HOLDER_LABEL, id(agentName));
+        });
+        return get(lease);
+    }
+
+    List<String> eventMessages(String involved) {
+        return client.v1().events().inNamespace(ns).list().getItems().stream()
+                .filter(e -> involved.equals(e.getInvolvedObject().getName())).map(Event::getMessage).toList();
+    }
+
+    @Test
+    void assignsALeaseAndProjectsTheRowIntoStatusLabelAndEvent() {
+        createAgent("a1");
+        awaitAgentReady("a1");
+        createLease("p0", 0);
+
+        PartitionLease held = awaitHeldBy("p0", "a1", 1);
+
+        Lease row = store.lease(LeaseKey.of(topic, 0)).orElseThrow();
+        assertThat(row.holder()).isEqualTo(AgentId.of(id("a1")));
+        assertThat(held.getStatus().getPhase()).isEqualTo("Held");
+        assertThat(held.getStatus().getBoundKey()).isEqualTo(topic + "/0");
+        assertThat(held.getStatus().getAcquiredAt()).isEqualTo(row.acquiredAt().toString());
+        assertThat(held.getStatus().getObservedGeneration()).isEqualTo(held.getMetadata().getGeneration());
+        Condition ready = held.getStatus().condition("Ready");
+        assertThat(ready.getReason()).isEqualTo("LeaseAcquired");
+        assertThat(ready.getMessage()).isEqualTo("held by " + id("a1") + " at epoch 1");
+        eventually().until(() -> eventMessages("p0").contains("acquired by " + id("a1") + " at epoch 1"));
+        eventually().until(() -> agent("a1").getStatus().getLeaseCount() == 1);
+    }
+
+    @Test
+    void waitsWithNoEligibleAgentThenAssignsWhenOneJoins() {
+        createLease("p0", 0);
+        eventually().untilAsserted(() -> {
+            PartitionLease pl = get("p0");
+            assertThat(pl.getStatus()).isNotNull();
+            assertThat(pl.getStatus().getPhase()).isEqualTo("Unassigned");
+            assertThat(pl.getStatus().condition("Ready").getReason()).isEqualTo("NoEligibleAgent");
+        });
+        createAgent("a1");
+        awaitHeldBy("p0", "a1", 1);
+    }
+
+    @Test
+    void failsOverWithEpochPlusOneWhenTheHolderPodIsGone() {
+        Fixtures.node(client, "node-" + ns, "zone-a");
+        Pod pod = Fixtures.readyAgentPod(client, ns, "agent-pod", id("pod"), "g1", "node-" + ns);
+        eventually().untilAsserted(() -> {
+            StreamAgent sa = agent("agent-pod");
+            assertThat(sa).isNotNull();
+            assertThat(sa.getSpec().getAgentId()).isEqualTo(id("pod"));
+            assertThat(sa.getSpec().getZone()).isEqualTo("zone-a");
+            assertThat(sa.getSpec().getAddress()).isEqualTo("agent-pod:9092");
+            assertThat(sa.getMetadata().getOwnerReferences()).singleElement()
+                    .satisfies(o -> assertThat(o.getUid()).isEqualTo(pod.getMetadata().getUid()));
+        });
+        awaitAgentReady("agent-pod");
+        createLease("p0", 0);
+        awaitHeldBy("p0", "pod", 1);
+        createAgent("b");
+        awaitAgentReady("b");
+
+        client.pods().inNamespace(ns).withName("agent-pod").withGracePeriod(0).delete();
+
+        PartitionLease moved = awaitHeldBy("p0", "b", 2);
+        assertThat(moved.getStatus().getPreviousHolder()).isEqualTo(id("pod"));
+        assertThat(moved.getStatus().getTransitions()).isEqualTo(2);
+        eventually().until(() -> "Lost".equals(agent("agent-pod").getStatus().getPhase()));
+        assertThat(agent("agent-pod").getStatus().condition("Ready").getReason()).isEqualTo("PodGone");
+    }
+
+    @Test
+    void failsOverAfterTheSessionExpiresWhenThePodIsNotReady() {
+        Fixtures.node(client, "node-" + ns, "zone-a");
+        Pod pod = Fixtures.readyAgentPod(client, ns, "agent-pod", id("pod"), "g1", "node-" + ns);
+        awaitAgentReady("agent-pod");
+        createLease("p0", 0);
+        awaitHeldBy("p0", "pod", 1);
+        createAgent("b");
+        awaitAgentReady("b");
+
+        Fixtures.setReady(client, pod, false);
+
+        eventually().until(() -> "PodNotReady".equals(agent("agent-pod").getStatus().condition("Ready").getReason()));
+        assertThat(get("p0").getStatus().getHolder()).as("kept until the session expires").isEqualTo(id("pod"));
+        awaitHeldBy("p0", "b", 2);
+        assertThat(agent("agent-pod").getStatus().condition("Ready").getReason()).isEqualTo("SessionExpired");
+    }
+
+    @Test
+    void drainsACordonedAgentToAnother() {
+        createAgent("a");
+        awaitAgentReady("a");
+        createLease("p0", 0);
+        awaitHeldBy("p0", "a", 1);
+        createAgent("b");
+        awaitAgentReady("b");
+
+        client.resources(StreamAgent.class).inNamespace(ns).withName("a").edit(a -> {
+            a.getSpec().setCordoned(true);
+            return a;
+        });
+
+        awaitHeldBy("p0", "b", 2);
+        eventually().until(() -> "Draining".equals(agent("a").getStatus().getPhase()));
+        List<HistoryEntry> history = store.history(LeaseKey.of(topic, 0));
+        assertThat(history).extracting(HistoryEntry::reason).containsExactly("Assigned", "Moved");
+    }
+
+    @Test
+    void aSecondLeaseForTheSamePartitionIsRefusedAndTakesOverWhenTheFirstGoes() {
+        createAgent("a");
+        awaitAgentReady("a");
+        createLease("first", 0);
+        awaitHeldBy("first", "a", 1);
+
+        createLease("second", 0);
+        eventually().untilAsserted(() -> {
+            PartitionLease second = get("second");
+            assertThat(second.getStatus()).isNotNull();
+            assertThat(second.getStatus().getPhase()).isEqualTo("Conflict");
+            assertThat(second.getStatus().condition("Ready").getReason()).isEqualTo("DuplicatePartition");
+            assertThat(second.getStatus().condition("Ready").getMessage())
+                    .isEqualTo("partition " + topic + "/0 is already managed by PartitionLease " + ns + "/first");
+            assertThat(second.getStatus().getHolder()).isNull();
+        });
+        assertThat(store.history(LeaseKey.of(topic, 0))).hasSize(1);
+
+        client.resources(PartitionLease.class).inNamespace(ns).withName("first").delete();
+
+        awaitHeldBy("second", "a", 2);
+        assertThat(store.history(LeaseKey.of(topic, 0))).extracting(HistoryEntry::reason)
+                .containsExactly("Assigned", "LeaseDeleted", "Assigned");
+    }
+
+    @Test
+    void aSecondAgentWithTheSameIdGetsAConditionAndNoLeases() {
+        client.resource(Fixtures.agent(ns, "first", id("same"), "g1")).create();
+        eventually().until(() -> agent("first").getStatus() != null && "Ready".equals(agent("first").getStatus().getPhase()));
+        long session = agent("first").getStatus().getSessionEpoch();
+
+        client.resource(Fixtures.agent(ns, "second", id("same"), "g1")).create();
+
+        eventually().untilAsserted(() -> {
+            StreamAgent second = agent("second");
+            assertThat(second.getStatus()).isNotNull();
+            assertThat(second.getStatus().getPhase()).isEqualTo("Conflict");
+            assertThat(second.getStatus().condition("Ready").getReason()).isEqualTo("DuplicateAgentId");
+            assertThat(second.getStatus().getSessionEpoch()).isNull();
+        });
+        assertThat(store.session(AgentId.of(id("same"))).orElseThrow().sessionEpoch()).isEqualTo(session);
+    }
+
+    @Test
+    void refusesAChangeOfPartitionAndLeavesTheRowAlone() {
+        createAgent("a");
+        awaitAgentReady("a");
+        createLease("p0", 0);
+        awaitHeldBy("p0", "a", 1);
+
+        client.resources(PartitionLease.class).inNamespace(ns).withName("p0").edit(pl -> {
+            pl.getSpec().setPartition(5);
+            return pl;
+        });
+
+        eventually().untilAsserted(() -> {
+            PartitionLease pl = get("p0");
+            assertThat(pl.getStatus().getPhase()).isEqualTo("Invalid");
+            assertThat(pl.getStatus().condition("Ready").getReason()).isEqualTo("SpecImmutable");
+        });
+        assertThat(store.lease(LeaseKey.of(topic, 5))).isEmpty();
+        assertThat(store.lease(LeaseKey.of(topic, 0)).orElseThrow().epoch()).isEqualTo(1);
+    }
+
+    @Test
+    void deletingALeaseReleasesItsRowAndRecordsIt() {
+        createAgent("a");
+        awaitAgentReady("a");
+        createLease("p0", 0);
+        awaitHeldBy("p0", "a", 1);
+
+        client.resources(PartitionLease.class).inNamespace(ns).withName("p0").delete();
+
+        eventually().until(() -> get("p0") == null);
+        Lease row = store.lease(LeaseKey.of(topic, 0)).orElseThrow();
+        assertThat(row.holder()).isNull();
+        assertThat(row.epoch()).as("kept, so a re-created lease continues above it").isEqualTo(1);
+        assertThat(store.history(LeaseKey.of(topic, 0))).last().satisfies(h -> {
+            assertThat(h.reason()).isEqualTo("LeaseDeleted");
+            assertThat(h.from()).isEqualTo(AgentId.of(id("a")));
+        });
+    }
+
+    @Test
+    void repairsStatusFromTheRowAfterACrashBetweenCasAndStatusWrite() {
+        createAgent("a");
+        createAgent("b");
+        awaitAgentReady("a");
+        awaitAgentReady("b");
+        createLease("p0", 0);
+        PartitionLease held = awaitHeldBy("p0", "a", 1);
+        // The CAS happened (say, by a previous leader) but its status write never did.
+        long sessionB = agent("b").getStatus().getSessionEpoch();
+        store.acquire(AcquireRequest.takeOver(LeaseKey.of(topic, 0), AgentId.of(id("b")), sessionB,
+                AgentId.of(id("a")), 1), "Moved");
+        assertThat(get("p0").getStatus().getHolder()).isEqualTo(id("a"));
+
+        // Any event on the lease's agents makes it reconcile; status is rebuilt from the row.
+        client.resources(StreamAgent.class).inNamespace(ns).withName("a").edit(a -> {
+            a.getSpec().setWeight(2);
+            return a;
+        });
+
+        awaitHeldBy("p0", "b", 2);
+        assertThat(held.getStatus().getEpoch()).isEqualTo(1);
+    }
+}
