@@ -33,4 +33,8 @@ else
 fi
 # Servers older than 1.25 do not know CEL rules; the operator enforces immutability itself.
 kubectl apply --validate=false -f crds/ >&2
-java -jar target/quarkus-app/quarkus-run.jar
+java -jar target/quarkus-app/quarkus-run.jar &
+OPERATOR=$!
+# Ctrl-C or a TERM stops the operator first; the EXIT trap then stops the local API server.
+trap 'kill -TERM "${OPERATOR}" 2>/dev/null || true' INT TERM
+wait "${OPERATOR}" || true

@@ -57,6 +57,11 @@ public final class HolderChoice {
         if (holderHere && holderView.map(AgentView::keepsLeases).orElse(false)) {
             return new Decision.Keep();
         }
+        if (!holderHere && holderView.filter(a -> a.acceptsLeases() && a.hasRoom()).isPresent()) {
+            // The holder's session died but the agent is back (a new incarnation): give it back
+            // its partition rather than moving it (it may still have local state for it).
+            return new Decision.Acquire(holderView.get(), false);
+        }
         Optional<AgentView> best = agents.stream()
                 .filter(a -> a.acceptsLeases() && a.hasRoom() && !a.id().equals(holder))
                 .min(Comparator.comparingDouble((AgentView a) -> (double) a.leaseCount() / a.weight())

@@ -290,8 +290,8 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             return null;
         }
         Optional<Session> session = store.session(holder);
-        if (session.isEmpty()) {
-            return null;
+        if (session.isEmpty() || session.get().live()) {
+            return null; // unknown, or already back with a new incarnation: decide now
         }
         Duration deadFor = Duration.between(session.get().expiresAt(), session.get().observedAt());
         Duration left = Duration.ofSeconds(delay).minus(deadFor);

@@ -65,4 +65,10 @@ class HolderChoiceTest {
         assertThat(HolderChoice.decide(AgentId.of("a"), true, null, List.of(draining)))
                 .as("a draining holder with nowhere to go keeps writing").isInstanceOf(HolderChoice.Decision.Keep.class);
     }
+
+    @Test
+    void givesALeaseBackToItsHolderWhenItReturnsAfterItsSessionDied() {
+        var decision = HolderChoice.decide(AgentId.of("b"), false, null, List.of(agent("a", 0, true), agent("b", 5, true)));
+        assertThat(decision).isEqualTo(new HolderChoice.Decision.Acquire(agent("b", 5, true), false));
+    }
 }

@@ -303,4 +303,59 @@ class PartitionLeaseOperatorTest {
         awaitHeldBy("p0", "b", 2);
         assertThat(held.getStatus().getEpoch()).isEqualTo(1);
     }
+
+    @Test
+    void aTerminatingPodIsDrainedWhileItStillExists() {
+        Fixtures.node(client, "node-" + ns, "zone-a");
+        Pod pod = Fixtures.readyAgentPod(client, ns, "agent-pod", id("pod"), "g1", "node-" + ns);
+        awaitAgentReady("agent-pod");
+        createLease("p0", 0);
+        awaitHeldBy("p0", "pod", 1);
+        createAgent("b");
+        awaitAgentReady("b");
+        // A finalizer keeps the pod Terminating, as a kubelet would while the container stops.
+        client.pods().inNamespace(ns).withName("agent-pod").edit(p -> {
+            p.getMetadata().setFinalizers(List.of("test.streamhouse.io/hold"));
+            return p;
+        });
+
+        client.pods().inNamespace(ns).withName("agent-pod").delete();
+
+        awaitHeldBy("p0", "b", 2);
+        assertThat(client.pods().inNamespace(ns).withName("agent-pod").get().getMetadata().getDeletionTimestamp())
+                .as("moved while the pod still exists").isNotNull();
+        assertThat(agent("agent-pod").getStatus().getPhase()).isEqualTo("Draining");
+        assertThat(store.history(LeaseKey.of(topic, 0))).last().satisfies(h -> assertThat(h.reason()).isEqualTo("Moved"));
+        client.pods().inNamespace(ns).withName("agent-pod").edit(p -> {
+            p.getMetadata().setFinalizers(List.of());
+            return p;
+        });
+        assertThat(pod.getMetadata().getName()).isEqualTo("agent-pod");
+    }
+
+    @Test
+    void failoverDelayKeepsTheLeaseForAnAgentThatComesBack() {
+        Fixtures.node(client, "node-" + ns, "zone-a");
+        Pod pod = Fixtures.readyAgentPod(client, ns, "agent-pod", id("pod"), "g1", "node-" + ns);
+        awaitAgentReady("agent-pod");
+        PartitionLease sticky = Fixtures.lease(ns, "p0", topic, 0, "g1");
+        sticky.getSpec().setFailoverDelaySeconds(60);
+        client.resource(sticky).create();
+        awaitHeldBy("p0", "pod", 1);
+        createAgent("b");
+        awaitAgentReady("b");
+
+        Fixtures.setReady(client, pod, false); // its session expires after 3 s, not renewed
+        eventually().untilAsserted(() -> {
+            Condition held = get("p0").getStatus().condition("Held");
+            assertThat(held.getStatus()).isEqualTo("False");
+            assertThat(held.getReason()).isEqualTo("WaitingForHolder");
+        });
+        assertThat(get("p0").getStatus().getHolder()).as("not given to b during the delay").isEqualTo(id("pod"));
+
+        Fixtures.setReady(client, pod, true); // back: a new incarnation, so a new epoch
+
+        PartitionLease back = awaitHeldBy("p0", "pod", 2);
+        assertThat(back.getStatus().getPreviousHolder()).isEqualTo(id("pod"));
+    }
 }

@@ -4,23 +4,46 @@ import io.fabric8.crdv2.generator.CRDPostProcessor;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceColumnDefinition;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.JSONSchemaProps;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Runs at build time on the generated CRDs: the generator sorts printer columns by JSON path,
  * but people read {@code kubectl get} left to right, so they are put back in declaration order
- * (what a person looks for first: topic, partition, holder, epoch, Ready, age).
+ * (what a person looks for first: topic, partition, holder, epoch, Ready, age). It also gives the
+ * object, spec and status their descriptions, which the generator cannot take from the classes
+ * (spec and status are inherited fields), so that {@code kubectl explain} is useful at every level.
  */
 public class CrdPostProcessor implements CRDPostProcessor {
 
     private static final List<String> ORDER = List.of(
             "Topic", "Partition", "Holder", "Epoch", "Agent", "Group", "Zone", "Phase", "Leases", "Ready", "Age");
 
+    private static final Map<String, List<String>> DESCRIPTIONS = Map.of(
+            "PartitionLease", List.of(
+                    "One partition of one topic. The operator chooses the single agent that may write it,"
+                            + " records the choice in PostgreSQL with a fencing epoch, and shows it in status.",
+                    "What you ask for: the partition, the group of agents that may write it, and options.",
+                    "A projection of the lease row in PostgreSQL: holder, epoch and conditions."),
+            "StreamAgent", List.of(
+                    "An agent that may hold partition leases: kept by the operator for each agent pod (owned by"
+                            + " the pod), or applied by hand for agents outside the cluster.",
+                    "Identity and placement of the agent, and how many leases it should take.",
+                    "The agent's session as the operator last saw it; written only when something changes."));
+
     @Override
     public HasMetadata process(HasMetadata crd, String crdSpecVersion) {
         if (crd instanceof CustomResourceDefinition v1) {
+            List<String> texts = DESCRIPTIONS.get(v1.getSpec().getNames().getKind());
             v1.getSpec().getVersions().forEach(version -> {
+                JSONSchemaProps root = version.getSchema() == null ? null : version.getSchema().getOpenAPIV3Schema();
+                if (texts != null && root != null) {
+                    root.setDescription(texts.get(0));
+                    describe(root, "spec", texts.get(1));
+                    describe(root, "status", texts.get(2));
+                }
                 List<CustomResourceColumnDefinition> columns = version.getAdditionalPrinterColumns();
                 if (columns != null) {
                     columns.sort(Comparator.comparingInt(c -> {
@@ -31,5 +54,12 @@ public class CrdPostProcessor implements CRDPostProcessor {
             });
         }
         return crd;
+    }
+
+    private static void describe(JSONSchemaProps root, String property, String description) {
+        JSONSchemaProps schema = root.getProperties() == null ? null : root.getProperties().get(property);
+        if (schema != null) {
+            schema.setDescription(description);
+        }
     }
 }
