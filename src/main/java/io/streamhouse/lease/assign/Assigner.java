@@ -1,0 +1,272 @@
+package io.streamhouse.lease.assign;
+
+import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.model.LeaseKey;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+
+/**
+ * Balanced, zone-aware assignment of leases to agents: a pure function of its input. The same
+ * input (in any order) always gives the same plan.
+ *
+ * <p>Per agent group, with eligible agents E of total weight W and L leases:
+ * <ol>
+ *   <li>each agent's share is {@code L * w / W}, water-filled around capacities (an agent whose
+ *       capacity is below its share gets its capacity, the rest is shared by weight among the
+ *       others); it may hold at most {@code ceil(share)} (bounded load);</li>
+ *   <li>pins go to their agent while it is eligible and within its capacity (a pin may exceed
+ *       the bound: it is the user's explicit wish);</li>
+ *   <li>a lease stays with its holder while the holder may keep it and is within its bound, so
+ *       only what must move moves: when an agent leaves, only its leases;</li>
+ *   <li>the rest go, in key order, to an agent below its {@code floor(share)} if there is one,
+ *       then to the one whose zone has the fewest partitions of that lease's topic, then the least
+ *       loaded per unit of weight, then the lowest id;</li>
+ *   <li>finally agents below {@code floor(share)} (a newcomer) take leases from agents above
+ *       theirs, so a join moves about {@code L / (N + 1)} leases and no more.</li>
+ * </ol>
+ */
+public final class Assigner {
+
+    private Assigner() {
+    }
+
+    /** One lease as assignment sees it. {@code holder} is its current live holder, or null. */
+    public record LeaseInput(LeaseKey key, String group, AgentId pinned, AgentId holder) {
+        public LeaseInput {
+            Objects.requireNonNull(key, "key");
+            Objects.requireNonNull(group, "group");
+        }
+    }
+
+    /**
+     * One agent. {@code accepts}: may receive leases (live, not cordoned, not draining);
+     * {@code keeps}: may keep those it holds (false while draining).
+     */
+    public record AgentInput(AgentId id, String group, String zone, int weight, Integer capacity,
+                             boolean accepts, boolean keeps) {
+        public AgentInput {
+            Objects.requireNonNull(id, "id");
+            Objects.requireNonNull(group, "group");
+            zone = zone == null ? "" : zone;
+            if (weight < 1) {
+                throw new IllegalArgumentException("weight must be >= 1, got " + weight);
+            }
+            if (capacity != null && capacity < 0) {
+                throw new IllegalArgumentException("capacity must be >= 0, got " + capacity);
+            }
+        }
+    }
+
+    /** A change of holder the plan asks for; {@code from} is null for a lease nobody holds. */
+    public record Move(LeaseKey key, AgentId from, AgentId to) {
+        /** A planned move (handoff from a live holder), as opposed to giving out a free lease. */
+        public boolean isHandoff() {
+            return from != null;
+        }
+    }
+
+    /** Who should hold each lease (null: nobody can), and the moves to get there, in key order. */
+    public record Plan(Map<LeaseKey, AgentId> target, List<Move> moves) {
+    }
+
+    public static Plan plan(Collection<LeaseInput> leases, Collection<AgentInput> agents) {
+        Map<String, List<LeaseInput>> leasesByGroup = new TreeMap<>();
+        for (LeaseInput lease : leases) {
+            leasesByGroup.computeIfAbsent(lease.group(), g -> new ArrayList<>()).add(lease);
+        }
+        Map<String, List<AgentInput>> agentsByGroup = new HashMap<>();
+        Map<AgentId, AgentInput> agentsById = new HashMap<>();
+        for (AgentInput agent : agents) {
+            if (agentsById.put(agent.id(), agent) != null) {
+                throw new IllegalArgumentException("agent " + agent.id() + " given twice");
+            }
+            agentsByGroup.computeIfAbsent(agent.group(), g -> new ArrayList<>()).add(agent);
+        }
+        Map<LeaseKey, AgentId> target = new TreeMap<>();
+        leasesByGroup.forEach((group, groupLeases) ->
+                new GroupPlan(groupLeases, agentsByGroup.getOrDefault(group, List.of()), agentsById).into(target));
+        List<Move> moves = new ArrayList<>();
+        Map<LeaseKey, AgentId> holders = new HashMap<>();
+        leases.forEach(l -> holders.put(l.key(), l.holder()));
+        target.forEach((key, to) -> {
+            AgentId from = holders.get(key);
+            if (to != null && !to.equals(from)) {
+                moves.add(new Move(key, from, to));
+            }
+        });
+        return new Plan(target, moves);
+    }
+
+    /** The plan of one agent group. */
+    private static final class GroupPlan {
+        private final List<LeaseInput> leases;
+        private final List<AgentInput> eligible;
+        private final Map<AgentId, AgentInput> agentsById;
+        private final Map<AgentId, Integer> ceiling = new HashMap<>();
+        private final Map<AgentId, Integer> floor = new HashMap<>();
+        private final Map<AgentId, Integer> load = new HashMap<>();
+        // topic -> zone -> partitions of that topic placed in that zone
+        private final Map<String, Map<String, Integer>> topicZones = new HashMap<>();
+        private final Map<LeaseKey, AgentId> chosen = new LinkedHashMap<>();
+
+        GroupPlan(List<LeaseInput> leases, List<AgentInput> agents, Map<AgentId, AgentInput> agentsById) {
+            this.leases = leases.stream().sorted(Comparator.comparing(LeaseInput::key)).toList();
+            this.eligible = agents.stream().filter(AgentInput::accepts)
+                    .filter(a -> a.capacity() == null || a.capacity() > 0)
+                    .sorted(Comparator.comparing(AgentInput::id)).toList();
+            this.agentsById = agentsById;
+            Map<AgentId, Double> shares = shares(this.leases.size(), eligible);
+            for (AgentInput a : eligible) {
+                double share = shares.get(a.id());
+                int cap = a.capacity() == null ? Integer.MAX_VALUE : a.capacity();
+                ceiling.put(a.id(), Math.min(cap, (int) Math.ceil(share - 1e-9)));
+                floor.put(a.id(), Math.min(cap, (int) Math.floor(share + 1e-9)));
+                load.put(a.id(), 0);
+            }
+        }
+
+        /**
+         * Shares proportional to weight, "water-filled": an agent whose capacity is below its
+         * share gets its capacity, and the rest is shared among the others by weight.
+         */
+        private static Map<AgentId, Double> shares(int leases, List<AgentInput> agents) {
+            Map<AgentId, Double> shares = new HashMap<>();
+            List<AgentInput> open = new ArrayList<>(agents);
+            double remaining = leases;
+            boolean capped = true;
+            while (capped && !open.isEmpty()) {
+                capped = false;
+                long weight = open.stream().mapToLong(AgentInput::weight).sum();
+                for (AgentInput a : List.copyOf(open)) {
+                    double share = remaining * a.weight() / weight;
+                    if (a.capacity() != null && a.capacity() < share) {
+                        shares.put(a.id(), (double) a.capacity());
+                        open.remove(a);
+                        capped = true;
+                    }
+                }
+                if (capped) {
+                    remaining = leases - shares.values().stream().mapToDouble(Double::doubleValue).sum();
+                }
+            }
+            long weight = open.stream().mapToLong(AgentInput::weight).sum();
+            for (AgentInput a : open) {
+                shares.put(a.id(), Math.max(0, remaining) * a.weight() / weight);
+            }
+            return shares;
+        }
+
+        void into(Map<LeaseKey, AgentId> target) {
+            List<LeaseInput> open = new ArrayList<>();
+            // Pins first: they are the user's explicit wish.
+            for (LeaseInput lease : leases) {
+                if (lease.pinned() != null && load.containsKey(lease.pinned()) && hasRoom(lease.pinned())) {
+                    place(lease, lease.pinned());
+                } else {
+                    open.add(lease);
+                }
+            }
+            // Keep what may stay, within the bound.
+            List<LeaseInput> toPlace = new ArrayList<>();
+            for (LeaseInput lease : open) {
+                AgentId holder = lease.holder();
+                AgentInput holderInput = holder == null ? null : agentsById.get(holder);
+                if (holder != null && load.containsKey(holder) && load.get(holder) < ceiling.get(holder)) {
+                    place(lease, holder);
+                } else if (holderInput != null && holderInput.group().equals(lease.group())
+                        && !holderInput.accepts() && holderInput.keeps()) {
+                    chosen.put(lease.key(), holder); // lost but still live: unplanned loss waits for expiry
+                } else {
+                    toPlace.add(lease);
+                }
+            }
+            for (LeaseInput lease : toPlace) {
+                AgentId best = best(lease, true);
+                if (best == null) {
+                    best = best(lease, false); // everyone at its bound (pins): least loaded with room
+                }
+                if (best != null) {
+                    place(lease, best);
+                } else {
+                    chosen.put(lease.key(), null);
+                }
+            }
+            topUpNewcomers();
+            target.putAll(chosen);
+        }
+
+        private boolean hasRoom(AgentId agent) {
+            Integer capacity = agentsById.get(agent).capacity();
+            return capacity == null || load.get(agent) < capacity;
+        }
+
+        private void place(LeaseInput lease, AgentId agent) {
+            chosen.put(lease.key(), agent);
+            load.merge(agent, 1, Integer::sum);
+            topicZones.computeIfAbsent(lease.key().topic(), t -> new HashMap<>())
+                    .merge(agentsById.get(agent).zone(), 1, Integer::sum);
+        }
+
+        private void unplace(LeaseInput lease, AgentId agent) {
+            load.merge(agent, -1, Integer::sum);
+            topicZones.get(lease.key().topic()).merge(agentsById.get(agent).zone(), -1, Integer::sum);
+        }
+
+        private AgentId best(LeaseInput lease, boolean withinBound) {
+            Map<String, Integer> zones = topicZones.getOrDefault(lease.key().topic(), Map.of());
+            return eligible.stream()
+                    .filter(a -> withinBound ? load.get(a.id()) < ceiling.get(a.id()) : hasRoom(a.id()))
+                    // Agents below their floor first (so no lease has to move again to top them
+                    // up), then the zone with fewest partitions of this topic, then the least loaded.
+                    .min(Comparator.comparing((AgentInput a) -> load.get(a.id()) >= floor.get(a.id()))
+                            .thenComparingInt(a -> zones.getOrDefault(a.zone(), 0))
+                            .thenComparingDouble(a -> (double) load.get(a.id()) / a.weight())
+                            .thenComparing(AgentInput::id))
+                    .map(AgentInput::id).orElse(null);
+        }
+
+        /** Agents below their floor (typically one that just joined) take leases from those above theirs. */
+        private void topUpNewcomers() {
+            Map<LeaseKey, LeaseInput> byKey = new HashMap<>();
+            leases.forEach(l -> byKey.put(l.key(), l));
+            for (AgentInput needy : eligible) {
+                while (load.get(needy.id()) < floor.get(needy.id())) {
+                    LeaseInput taken = donation(byKey);
+                    if (taken == null) {
+                        return;
+                    }
+                    unplace(taken, chosen.get(taken.key()));
+                    place(taken, needy.id());
+                }
+            }
+        }
+
+        /** The last unpinned lease (in key order) of the agent furthest above its floor. */
+        private LeaseInput donation(Map<LeaseKey, LeaseInput> byKey) {
+            AgentId donor = eligible.stream().map(AgentInput::id)
+                    .filter(id -> load.get(id) > floor.get(id))
+                    .max(Comparator.comparingInt((AgentId id) -> load.get(id) - floor.get(id))
+                            .thenComparing(Comparator.reverseOrder()))
+                    .orElse(null);
+            if (donor == null) {
+                return null;
+            }
+            LeaseInput last = null;
+            for (Map.Entry<LeaseKey, AgentId> e : chosen.entrySet()) {
+                LeaseInput lease = byKey.get(e.getKey());
+                if (donor.equals(e.getValue()) && !donor.equals(lease.pinned())
+                        && (last == null || lease.key().compareTo(last.key()) > 0)) {
+                    last = lease;
+                }
+            }
+            return last;
+        }
+    }
+}

@@ -1,0 +1,250 @@
+package io.streamhouse.lease.assign;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.streamhouse.lease.assign.Assigner.AgentInput;
+import io.streamhouse.lease.assign.Assigner.LeaseInput;
+import io.streamhouse.lease.assign.Assigner.Plan;
+import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.model.LeaseKey;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.SplittableRandom;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Properties of {@link Assigner} over random clusters. Each cluster comes from a seed that is
+ * printed in the failure message, so any failure replays with {@code check(seed, ...)}.
+ */
+class AssignerPropertiesTest {
+
+    static final int CLUSTERS = 400;
+    static final long BASE_SEED = 0x5EED_2026L;
+
+    /** A random cluster: one group, some zones, agents and leases of a few topics. */
+    record Cluster(long seed, List<AgentInput> agents, List<LeaseInput> leases) {
+        @Override
+        public String toString() {
+            return "seed " + seed + ": " + agents.size() + " agents, " + leases.size() + " leases";
+        }
+    }
+
+    record Shape(boolean weights, boolean pins, boolean capacity, boolean holders, boolean balancedZones,
+                 boolean someIneligible) {
+    }
+
+    static Cluster cluster(long seed, Shape shape) {
+        SplittableRandom random = new SplittableRandom(seed);
+        int zones = 1 + random.nextInt(4);
+        int agentsCount = shape.balancedZones ? zones * (1 + random.nextInt(3)) : 1 + random.nextInt(12);
+        List<AgentInput> agents = new ArrayList<>();
+        for (int i = 0; i < agentsCount; i++) {
+            boolean eligible = !shape.someIneligible || random.nextInt(5) != 0;
+            agents.add(new AgentInput(AgentId.of("agent-" + i), "g", "zone-" + (i % zones),
+                    shape.weights ? 1 + random.nextInt(4) : 1,
+                    shape.capacity && random.nextInt(3) == 0 ? random.nextInt(20) : null,
+                    eligible, eligible));
+        }
+        int topics = 1 + random.nextInt(5);
+        List<LeaseInput> leases = new ArrayList<>();
+        for (int t = 0; t < topics; t++) {
+            int partitions = random.nextInt(60);
+            for (int p = 0; p < partitions; p++) {
+                AgentId holder = shape.holders && random.nextInt(3) != 0
+                        ? agents.get(random.nextInt(agents.size())).id() : null;
+                AgentId pin = shape.pins && random.nextInt(10) == 0 ? agents.get(random.nextInt(agents.size())).id() : null;
+                leases.add(new LeaseInput(LeaseKey.of("topic-" + t, p), "g", pin, holder));
+            }
+        }
+        return new Cluster(seed, agents, leases);
+    }
+
+    static void forAll(Shape shape, Consumer<Cluster> property) {
+        for (int i = 0; i < CLUSTERS; i++) {
+            Cluster cluster = cluster(BASE_SEED + i, shape);
+            try {
+                property.accept(cluster);
+            } catch (AssertionError e) {
+                throw new AssertionError("property failed for " + cluster + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    static Map<AgentId, Integer> loads(Plan plan) {
+        Map<AgentId, Integer> loads = new HashMap<>();
+        plan.target().values().forEach(a -> {
+            if (a != null) {
+                loads.merge(a, 1, Integer::sum);
+            }
+        });
+        return loads;
+    }
+
+    static List<LeaseInput> applied(List<LeaseInput> leases, Plan plan) {
+        return leases.stream().map(l -> new LeaseInput(l.key(), l.group(), l.pinned(), plan.target().get(l.key()))).toList();
+    }
+
+    @Test
+    void theSameInputInAnyOrderGivesTheSamePlan() {
+        forAll(new Shape(true, true, true, true, false, true), c -> {
+            List<LeaseInput> leases = new ArrayList<>(c.leases());
+            List<AgentInput> agents = new ArrayList<>(c.agents());
+            Collections.shuffle(leases, new Random(c.seed()));
+            Collections.shuffle(agents, new Random(c.seed() + 1));
+            assertThat(Assigner.plan(leases, agents)).isEqualTo(Assigner.plan(c.leases(), c.agents()));
+        });
+    }
+
+    @Test
+    void withEqualWeightsEveryAgentHoldsBetweenFloorAndCeilingOfTheAverage() {
+        forAll(new Shape(false, false, false, true, false, false), c -> {
+            Plan plan = Assigner.plan(c.leases(), c.agents());
+            double average = (double) c.leases().size() / c.agents().size();
+            Map<AgentId, Integer> loads = loads(plan);
+            for (AgentInput a : c.agents()) {
+                int load = loads.getOrDefault(a.id(), 0);
+                assertThat(load).as("load of %s, average %.2f", a.id(), average)
+                        .isBetween((int) Math.floor(average), (int) Math.ceil(average));
+            }
+            assertThat(plan.target().values()).doesNotContainNull();
+        });
+    }
+
+    @Test
+    void weightsAreHonouredProportionallyAndCapacityIsNeverExceeded() {
+        forAll(new Shape(true, true, true, true, false, true), c -> {
+            Plan plan = Assigner.plan(c.leases(), c.agents());
+            Map<AgentId, Integer> loads = loads(plan);
+            Map<AgentId, Integer> pinsOn = new HashMap<>();
+            plan.target().forEach((key, to) -> c.leases().stream()
+                    .filter(l -> l.key().equals(key) && to != null && to.equals(l.pinned()))
+                    .forEach(l -> pinsOn.merge(to, 1, Integer::sum)));
+            // Among eligible agents without a capacity, leases follow the weights; pins may push
+            // their own agent above its share, never another one.
+            List<AgentInput> free = c.agents().stream().filter(a -> a.accepts() && a.capacity() == null).toList();
+            long freeWeight = free.stream().mapToLong(AgentInput::weight).sum();
+            int freeLeases = free.stream().mapToInt(a -> loads.getOrDefault(a.id(), 0)).sum();
+            for (AgentInput a : c.agents()) {
+                int load = loads.getOrDefault(a.id(), 0);
+                if (!a.accepts()) {
+                    assertThat(load).as("ineligible %s", a.id()).isZero();
+                } else if (a.capacity() != null) {
+                    assertThat(load).as("capacity of %s", a.id()).isLessThanOrEqualTo(a.capacity());
+                } else {
+                    double share = (double) freeLeases * a.weight() / freeWeight;
+                    assertThat(load).as("load of %s with weight %d (share %.2f)", a.id(), a.weight(), share)
+                            .isLessThanOrEqualTo((int) Math.ceil(share) + 1 + pinsOn.getOrDefault(a.id(), 0));
+                }
+            }
+        });
+    }
+
+    @Test
+    void withoutPinsOrCapacityNoAgentExceedsItsWeightedBoundPlusOne() {
+        forAll(new Shape(true, false, false, true, false, false), c -> {
+            Map<AgentId, Integer> loads = loads(Assigner.plan(c.leases(), c.agents()));
+            long totalWeight = c.agents().stream().mapToLong(AgentInput::weight).sum();
+            for (AgentInput a : c.agents()) {
+                double share = (double) c.leases().size() * a.weight() / totalWeight;
+                assertThat(loads.getOrDefault(a.id(), 0)).as("%s weight %d share %.2f", a.id(), a.weight(), share)
+                        .isLessThanOrEqualTo((int) Math.ceil(share) + 1);
+            }
+        });
+    }
+
+    @Test
+    void eachTopicIsSpreadEvenlyAcrossZonesOnInitialAssignment() {
+        forAll(new Shape(false, false, false, false, true, false), c -> {
+            Plan plan = Assigner.plan(c.leases(), c.agents());
+            Map<AgentId, String> zoneOf = new HashMap<>();
+            c.agents().forEach(a -> zoneOf.put(a.id(), a.zone()));
+            List<String> zones = c.agents().stream().map(AgentInput::zone).distinct().toList();
+            Map<String, Map<String, Integer>> perTopic = new HashMap<>();
+            plan.target().forEach((key, agent) -> perTopic.computeIfAbsent(key.topic(), t -> new HashMap<>())
+                    .merge(zoneOf.get(agent), 1, Integer::sum));
+            perTopic.forEach((topic, counts) -> {
+                int max = zones.stream().mapToInt(z -> counts.getOrDefault(z, 0)).max().orElse(0);
+                int min = zones.stream().mapToInt(z -> counts.getOrDefault(z, 0)).min().orElse(0);
+                assertThat(max - min).as("spread of %s over zones %s", topic, counts).isLessThanOrEqualTo(1);
+            });
+        });
+    }
+
+    @Test
+    void whenAnAgentJoinsAboutOneInNPlusOneLeasesMove() {
+        forAll(new Shape(false, false, false, false, false, false), c -> {
+            Plan before = Assigner.plan(c.leases(), c.agents());
+            List<AgentInput> joined = new ArrayList<>(c.agents());
+            joined.add(new AgentInput(AgentId.of("newcomer"), "g", "zone-0", 1, null, true, true));
+
+            Plan after = Assigner.plan(applied(c.leases(), before), joined);
+
+            int bound = (int) Math.ceil((double) c.leases().size() / joined.size()) + 1;
+            assertThat(after.moves()).as("moves after a join").hasSizeLessThanOrEqualTo(bound);
+            assertThat(after.moves()).allSatisfy(m -> assertThat(m.to()).isEqualTo(AgentId.of("newcomer")));
+        });
+    }
+
+    @Test
+    void whenAnAgentLeavesOnlyItsLeasesMove() {
+        forAll(new Shape(false, false, false, false, false, false), c -> {
+            if (c.agents().size() < 2) {
+                return;
+            }
+            Plan before = Assigner.plan(c.leases(), c.agents());
+            AgentId leaver = c.agents().get((int) (c.seed() % c.agents().size())).id();
+            List<AgentInput> remaining = c.agents().stream().filter(a -> !a.id().equals(leaver)).toList();
+            // A lost agent's leases have no live holder any more.
+            List<LeaseInput> leases = applied(c.leases(), before).stream()
+                    .map(l -> leaver.equals(l.holder()) ? new LeaseInput(l.key(), l.group(), null, null) : l).toList();
+
+            Plan after = Assigner.plan(leases, remaining);
+
+            long held = before.target().values().stream().filter(leaver::equals).count();
+            assertThat(after.moves()).hasSize((int) held);
+            assertThat(after.moves()).allSatisfy(m -> assertThat(before.target().get(m.key())).isEqualTo(leaver));
+        });
+    }
+
+    @Test
+    void pinsAreHonouredAndCordonedAgentsAreDrained() {
+        forAll(new Shape(false, true, false, true, false, true), c -> {
+            Plan plan = Assigner.plan(c.leases(), c.agents());
+            Map<AgentId, AgentInput> byId = new HashMap<>();
+            c.agents().forEach(a -> byId.put(a.id(), a));
+            for (LeaseInput lease : c.leases()) {
+                AgentId to = plan.target().get(lease.key());
+                if (lease.pinned() != null && byId.get(lease.pinned()).accepts()) {
+                    assertThat(to).as("pinned %s", lease.key()).isEqualTo(lease.pinned());
+                }
+                if (to != null) {
+                    assertThat(byId.get(to).accepts()).as("%s given to ineligible %s", lease.key(), to).isTrue();
+                }
+                boolean anyEligible = c.agents().stream().anyMatch(AgentInput::accepts);
+                assertThat(to == null).as("%s unassigned while agents are eligible", lease.key()).isEqualTo(!anyEligible);
+            }
+        });
+    }
+
+    @Test
+    void aLostButLiveHolderKeepsItsLeasesAndADrainingOneLosesThem() {
+        AgentId a = AgentId.of("a");
+        AgentId b = AgentId.of("b");
+        List<LeaseInput> leases = List.of(new LeaseInput(LeaseKey.of("t", 0), "g", null, a),
+                new LeaseInput(LeaseKey.of("t", 1), "g", null, a));
+
+        Plan lost = Assigner.plan(leases, List.of(new AgentInput(a, "g", "", 1, null, false, true),
+                new AgentInput(b, "g", "", 1, null, true, true)));
+        Plan draining = Assigner.plan(leases, List.of(new AgentInput(a, "g", "", 1, null, false, false),
+                new AgentInput(b, "g", "", 1, null, true, true)));
+
+        assertThat(lost.moves()).isEmpty();
+        assertThat(draining.moves()).extracting(Assigner.Move::to).containsExactly(b, b);
+        assertThat(draining.moves()).allMatch(Assigner.Move::isHandoff);
+    }
+}
