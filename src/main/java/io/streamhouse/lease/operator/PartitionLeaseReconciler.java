@@ -37,7 +37,6 @@ import io.streamhouse.lease.store.StoreUnavailableException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -130,7 +129,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                             + key + "; create a new PartitionLease instead", now);
         }
         Optional<PartitionLease> owner = ownerOf(key);
-        if (owner.isPresent() && !sameResource(owner.get(), resource)) {
+        if (owner.isPresent() && !Resources.same(owner.get(), resource)) {
             // Look again soon when the owner is going away, and now and then in any case: a
             // duplicate takes over as soon as it is the oldest left.
             Duration recheck = owner.get().getMetadata().getDeletionTimestamp() != null
@@ -184,7 +183,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             syncHolderLabel(resource, context, row.holder());
             announceTransition(resource, previous, row);
         }
-        return finish(resource, previous, next, recheck);
+        return Resources.finish(resource, next, recheck);
     }
 
     @Override
@@ -218,7 +217,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 && (LeaseStatuses.CONFLICT.equals(resource.getStatus().getPhase())
                 || LeaseStatuses.INVALID.equals(resource.getStatus().getPhase()));
         boolean owns = !refused && (bound == null || bound.equals(key.toString()))
-                && ownerOf(key).map(o -> sameResource(o, resource)).orElse(true);
+                && ownerOf(key).map(o -> Resources.same(o, resource)).orElse(true);
         if (owns) {
             store.lease(key).filter(row -> row.holder() != null).ifPresent(row -> {
                 if (store.release(key, row.holder(), row.epoch(), RELEASE_REASON).released()) {
@@ -227,7 +226,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 }
             });
             // A duplicate waiting for this partition may now take it over.
-            leases.byIndex(BY_KEY, key.toString()).stream().filter(pl -> !sameResource(pl, resource))
+            leases.byIndex(BY_KEY, key.toString()).stream().filter(pl -> !Resources.same(pl, resource))
                     .forEach(pl -> nudges.propagateEvent(ResourceID.fromResource(pl)));
         }
         return DeleteControl.defaultDelete();
@@ -241,19 +240,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         if (!next.equals(previous)) {
             events.warning(resource, reason, message);
         }
-        return finish(resource, previous, next, null);
-    }
-
-    private static UpdateControl<PartitionLease> finish(PartitionLease resource, PartitionLeaseStatus previous,
-                                                        PartitionLeaseStatus next, Duration recheck) {
-        UpdateControl<PartitionLease> control;
-        if (next.equals(previous)) {
-            control = UpdateControl.noUpdate();
-        } else {
-            resource.setStatus(next);
-            control = UpdateControl.patchStatus(resource);
-        }
-        return recheck == null ? control : control.rescheduleAfter(recheck);
+        return Resources.finish(resource, next, null);
     }
 
     /** Agents of the lease's group and namespace, as assignment sees them. */
@@ -329,15 +316,12 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 "acquired by " + row.holder() + " at epoch " + row.epoch() + from);
     }
 
-    /** The PartitionLease that owns a partition: the oldest valid one naming it. */
+    /** The PartitionLease that owns a partition: the oldest one naming it and bound to it. */
     private Optional<PartitionLease> ownerOf(LeaseKey key) {
-        return leases.byIndex(BY_KEY, key.toString()).stream()
+        return Resources.oldest(leases.byIndex(BY_KEY, key.toString()).stream()
                 .filter(pl -> pl.getStatus() == null || pl.getStatus().getBoundKey() == null
                         || key.toString().equals(pl.getStatus().getBoundKey()))
-                .min(Comparator.comparing((PartitionLease pl) -> pl.getMetadata().getCreationTimestamp(),
-                                Comparator.nullsLast(Comparator.naturalOrder()))
-                        .thenComparing(pl -> pl.getMetadata().getNamespace())
-                        .thenComparing(pl -> pl.getMetadata().getName()));
+                .toList());
     }
 
     static LeaseKey keyOf(PartitionLeaseSpec spec) {
@@ -365,11 +349,6 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
 
     static String namespaced(HasMetadata resource, String value) {
         return resource.getMetadata().getNamespace() + "/" + value;
-    }
-
-    private static boolean sameResource(HasMetadata a, HasMetadata b) {
-        return Objects.equals(a.getMetadata().getNamespace(), b.getMetadata().getNamespace())
-                && Objects.equals(a.getMetadata().getName(), b.getMetadata().getName());
     }
 
     static StoreUnavailableException storeUnavailable(Throwable e) {

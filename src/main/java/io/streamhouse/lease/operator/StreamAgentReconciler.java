@@ -27,7 +27,6 @@ import io.streamhouse.lease.store.Session;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -89,11 +88,11 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         try {
             registration = registration(agent.getSpec());
         } catch (IllegalArgumentException | NullPointerException e) {
-            return finish(agent, refused(previous, generation, INVALID, Conditions.INVALID_SPEC,
+            return Resources.finish(agent, refused(previous, generation, INVALID, Conditions.INVALID_SPEC,
                     "spec refused: " + e.getMessage(), now), null);
         }
         Optional<StreamAgent> owner = ownerOf(registration.agent().value());
-        if (owner.isPresent() && !sameResource(owner.get(), agent)) {
+        if (owner.isPresent() && !Resources.same(owner.get(), agent)) {
             String message = "agent id " + registration.agent() + " is already used by StreamAgent "
                     + owner.get().getMetadata().getNamespace() + "/" + owner.get().getMetadata().getName()
                     + "; this one gets no session and no leases";
@@ -101,7 +100,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             if (!next.equals(previous)) {
                 events.warning(agent, Conditions.DUPLICATE_AGENT_ID, message);
             }
-            return finish(agent, next, null);
+            return Resources.finish(agent, next, null);
         }
 
         Presence presence = presence(agent, context.getSecondaryResource(Pod.class));
@@ -121,7 +120,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
 
         StreamAgentStatus next = status(previous, generation, presence, session.orElse(null),
                 store.leasesHeldBy(registration.agent()).size(), now);
-        return finish(agent, next, recheck);
+        return Resources.finish(agent, next, recheck);
     }
 
     @Override
@@ -149,7 +148,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         if (owns) {
             // Ends the session at once: its leases fail over now instead of after the timeout.
             store.expire(AgentId.of(id), agent.getStatus().getSessionEpoch());
-            agents.byIndex(BY_AGENT_ID, id).stream().filter(a -> !sameResource(a, agent))
+            agents.byIndex(BY_AGENT_ID, id).stream().filter(a -> !Resources.same(a, agent))
                     .forEach(a -> nudges.propagateEvent(ResourceID.fromResource(a)));
         }
         return DeleteControl.defaultDelete();
@@ -279,28 +278,8 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         return c;
     }
 
-    private static UpdateControl<StreamAgent> finish(StreamAgent agent, StreamAgentStatus next, Duration recheck) {
-        UpdateControl<StreamAgent> control;
-        if (next.equals(agent.getStatus())) {
-            control = UpdateControl.noUpdate();
-        } else {
-            agent.setStatus(next);
-            control = UpdateControl.patchStatus(agent);
-        }
-        return recheck == null ? control : control.rescheduleAfter(recheck);
-    }
-
     /** The StreamAgent that owns an agent id: the oldest one naming it. */
     private Optional<StreamAgent> ownerOf(String agentId) {
-        return agents.byIndex(BY_AGENT_ID, agentId).stream()
-                .min(Comparator.comparing((StreamAgent a) -> a.getMetadata().getCreationTimestamp(),
-                                Comparator.nullsLast(Comparator.naturalOrder()))
-                        .thenComparing(a -> a.getMetadata().getNamespace())
-                        .thenComparing(a -> a.getMetadata().getName()));
-    }
-
-    private static boolean sameResource(StreamAgent a, StreamAgent b) {
-        return Objects.equals(a.getMetadata().getNamespace(), b.getMetadata().getNamespace())
-                && Objects.equals(a.getMetadata().getName(), b.getMetadata().getName());
+        return Resources.oldest(agents.byIndex(BY_AGENT_ID, agentId));
     }
 }

@@ -96,6 +96,18 @@ class PartitionLeaseOperatorTest {
                 .filter(e -> involved.equals(e.getInvolvedObject().getName())).map(Event::getMessage).toList();
     }
 
+    /** An agent pod (agent id "pod") holding lease p0 at epoch 1, and a hand-applied agent "b" ready to take over. */
+    Pod podAgentHoldingP0WithStandbyB() {
+        Fixtures.node(client, "node-" + ns, "zone-a");
+        Pod pod = Fixtures.readyAgentPod(client, ns, "agent-pod", id("pod"), "g1", "node-" + ns);
+        awaitAgentReady("agent-pod");
+        createLease("p0", 0);
+        awaitHeldBy("p0", "pod", 1);
+        createAgent("b");
+        awaitAgentReady("b");
+        return pod;
+    }
+
     @Test
     void assignsALeaseAndProjectsTheRowIntoStatusLabelAndEvent() {
         createAgent("a1");
@@ -160,13 +172,7 @@ class PartitionLeaseOperatorTest {
 
     @Test
     void failsOverAfterTheSessionExpiresWhenThePodIsNotReady() {
-        Fixtures.node(client, "node-" + ns, "zone-a");
-        Pod pod = Fixtures.readyAgentPod(client, ns, "agent-pod", id("pod"), "g1", "node-" + ns);
-        awaitAgentReady("agent-pod");
-        createLease("p0", 0);
-        awaitHeldBy("p0", "pod", 1);
-        createAgent("b");
-        awaitAgentReady("b");
+        Pod pod = podAgentHoldingP0WithStandbyB();
 
         Fixtures.setReady(client, pod, false);
 
@@ -306,13 +312,7 @@ class PartitionLeaseOperatorTest {
 
     @Test
     void aTerminatingPodIsDrainedWhileItStillExists() {
-        Fixtures.node(client, "node-" + ns, "zone-a");
-        Pod pod = Fixtures.readyAgentPod(client, ns, "agent-pod", id("pod"), "g1", "node-" + ns);
-        awaitAgentReady("agent-pod");
-        createLease("p0", 0);
-        awaitHeldBy("p0", "pod", 1);
-        createAgent("b");
-        awaitAgentReady("b");
+        Pod pod = podAgentHoldingP0WithStandbyB();
         // A finalizer keeps the pod Terminating, as a kubelet would while the container stops.
         client.pods().inNamespace(ns).withName("agent-pod").edit(p -> {
             p.getMetadata().setFinalizers(List.of("test.streamhouse.io/hold"));
