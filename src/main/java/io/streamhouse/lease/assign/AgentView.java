@@ -20,8 +20,4 @@ public record AgentView(AgentId id, long sessionEpoch, String zone, int weight, 
             throw new IllegalArgumentException("weight must be >= 1, got " + weight);
         }
     }
-
-    boolean hasRoom() {
-        return capacity == null || leaseCount < capacity;
-    }
 }

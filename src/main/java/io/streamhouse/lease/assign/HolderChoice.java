@@ -1,15 +1,11 @@
 package io.streamhouse.lease.assign;
 
 import io.streamhouse.lease.model.AgentId;
-import java.util.Collection;
-import java.util.Comparator;
-import java.util.Objects;
-import java.util.Optional;
 
 /**
- * Chooses the holder of one lease: keep a live, eligible holder; honour a pin; otherwise the
- * least loaded eligible agent (leases per unit of weight, ties by agent id). Pure and
- * deterministic: the same input always gives the same decision.
+ * Turns the plan's holder for one lease into what the reconciler does: keep, acquire (free or
+ * expired), take over from a live holder (a planned move), or report that nobody can hold it.
+ * Pure and deterministic.
  */
 public final class HolderChoice {
 
@@ -36,40 +32,22 @@ public final class HolderChoice {
     }
 
     /**
-     * @param holder       current holder from the database, or null
-     * @param holderLive   whether the holder's session is alive (database clock)
-     * @param pinned       the lease's preferred agent, or null
-     * @param agents       the agents of the lease's group
+     * What to do to bring one lease to its planned holder.
+     *
+     * @param target     the plan's holder for the lease (see {@link Assigner}), or null
+     * @param holder     current holder from the database, or null
+     * @param holderLive whether the holder's session is alive (database clock)
      */
-    public static Decision decide(AgentId holder, boolean holderLive, AgentId pinned, Collection<AgentView> agents) {
-        Objects.requireNonNull(agents, "agents");
-        boolean holderHere = holder != null && holderLive;
-        Optional<AgentView> holderView = holder == null ? Optional.empty()
-                : agents.stream().filter(a -> a.id().equals(holder)).findFirst();
-
-        if (pinned != null && !pinned.equals(holder)) {
-            Optional<AgentView> pin = agents.stream()
-                    .filter(a -> a.id().equals(pinned) && a.acceptsLeases()).findFirst();
-            if (pin.isPresent()) {
-                return new Decision.Acquire(pin.get(), holderHere);
-            }
+    public static Decision toward(AgentView target, AgentId holder, boolean holderLive) {
+        if (target == null) {
+            // Nobody may take it; a live holder (say, draining with nowhere to go) keeps writing.
+            return holder != null && holderLive ? new Decision.Keep() : new Decision.NoEligibleAgent();
         }
-        if (holderHere && holderView.map(AgentView::keepsLeases).orElse(false)) {
+        if (target.id().equals(holder) && holderLive) {
             return new Decision.Keep();
         }
-        if (!holderHere && holderView.filter(a -> a.acceptsLeases() && a.hasRoom()).isPresent()) {
-            // The holder's session died but the agent is back (a new incarnation): give it back
-            // its partition rather than moving it (it may still have local state for it).
-            return new Decision.Acquire(holderView.get(), false);
-        }
-        Optional<AgentView> best = agents.stream()
-                .filter(a -> a.acceptsLeases() && a.hasRoom() && !a.id().equals(holder))
-                .min(Comparator.comparingDouble((AgentView a) -> (double) a.leaseCount() / a.weight())
-                        .thenComparing(AgentView::id));
-        if (best.isPresent()) {
-            return new Decision.Acquire(best.get(), holderHere);
-        }
-        // Nowhere to move a live holder (e.g. draining with no other agent): it keeps writing.
-        return holderHere ? new Decision.Keep() : new Decision.NoEligibleAgent();
+        // A live holder is moved by a takeover naming it and its epoch; otherwise the lease is
+        // free, or its holder's session died (possibly the same agent, back as a new incarnation).
+        return new Decision.Acquire(target, holder != null && holderLive);
     }
 }

@@ -24,6 +24,7 @@ import io.streamhouse.lease.api.v1alpha1.PartitionLeaseSpec;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeaseStatus;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.assign.AgentView;
+import io.streamhouse.lease.assign.Assigner;
 import io.streamhouse.lease.assign.HolderChoice;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
@@ -37,6 +38,8 @@ import io.streamhouse.lease.store.StoreUnavailableException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -59,6 +62,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     static final String BY_KEY = "byKey";
     static final String BY_HOLDER = "byHolder";
     static final String UNHELD_BY_GROUP = "unheldByGroup";
+    static final String BY_GROUP = "byGroup";
     static final String RELEASE_REASON = "LeaseDeleted";
     /** How soon to look again when the view of agents was stale and a CAS lost. */
     static final Duration RETRY_SOON = Duration.ofMillis(200);
@@ -71,6 +75,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     private IndexerResourceCache<PartitionLease> leases;
     private InformerEventSource<StreamAgent, PartitionLease> agents;
     private final SimpleInboundEventSource<PartitionLease> nudges = new SimpleInboundEventSource<>("lease-nudges");
+    private final GroupPlanner planner = new GroupPlanner();
 
     public PartitionLeaseReconciler(LeaseStore store, EventRecorder events, Clock clock) {
         this.store = store;
@@ -86,16 +91,20 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 BY_HOLDER, pl -> pl.getStatus() == null || pl.getStatus().getHolder() == null ? List.of()
                         : List.of(namespaced(pl, pl.getStatus().getHolder())),
                 UNHELD_BY_GROUP, pl -> pl.getStatus() != null && LeaseStatuses.HELD.equals(pl.getStatus().getPhase())
-                        ? List.of() : List.of(namespaced(pl, group(pl.getSpec())))));
+                        ? List.of() : List.of(namespaced(pl, group(pl.getSpec()))),
+                BY_GROUP, pl -> keyString(pl.getSpec()).isPresent() ? List.of(namespaced(pl, group(pl.getSpec())))
+                        : List.of()));
         // An agent's change concerns the leases it holds and, when it can take leases, the unheld ones of its group.
         var config = InformerEventSourceConfiguration.from(StreamAgent.class, PartitionLease.class)
                 .withSecondaryToPrimaryMapper((StreamAgent agent) -> {
                     Set<ResourceID> affected = new HashSet<>();
                     if (agent.getSpec() != null && agent.getSpec().getAgentId() != null) {
+                        planner.changed();
                         leases.byIndex(BY_HOLDER, namespaced(agent, agent.getSpec().getAgentId()))
                                 .forEach(pl -> affected.add(ResourceID.fromResource(pl)));
                         leases.byIndex(UNHELD_BY_GROUP, namespaced(agent, agent.getSpec().getGroup()))
                                 .forEach(pl -> affected.add(ResourceID.fromResource(pl)));
+                        affected.addAll(movedBy(agent.getMetadata().getNamespace(), agent.getSpec().getGroup()));
                     }
                     return affected;
                 })
@@ -140,6 +149,9 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         }
 
         Lease row = store.lease(key).orElse(null);
+        if (row != null) {
+            planner.observed(key, row.holder(), row.holderLive());
+        }
         List<AgentView> group = agentsOf(resource);
         AgentId holder = row == null ? null : row.holder();
         boolean holderLive = row != null && row.holderLive();
@@ -155,7 +167,19 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                     + "s more (failoverDelaySeconds)";
             recheck = wait;
         } else {
-            HolderChoice.Decision decision = HolderChoice.decide(holder, holderLive, pinned, group);
+            String namespace = resource.getMetadata().getNamespace();
+            String groupName = group(resource.getSpec());
+            Map<AgentId, AgentView> views = new HashMap<>();
+            group.forEach(v -> views.put(v.id(), v));
+            GroupPlanner.Planned planned = planner.plan(namespaced(resource, groupName), key,
+                    planHolder(holder, holderLive, views),
+                    () -> leaseInputs(namespace, groupName, views), () -> agentInputs(groupName, group));
+            if (!planned.upToDate()) {
+                recheck = GroupPlanner.DEBOUNCE; // acted on a plan that predates the last change
+            }
+            AgentId target = planned.plan().target().get(key);
+            HolderChoice.Decision decision = HolderChoice.toward(target == null ? null : views.get(target),
+                    holder, holderLive);
             if (decision instanceof HolderChoice.Decision.Acquire acquire) {
                 AcquireResult result = store.acquire(acquire.takeOver()
                         ? AcquireRequest.takeOver(key, acquire.target().id(), acquire.target().sessionEpoch(),
@@ -163,6 +187,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                         : AcquireRequest.ifFree(key, acquire.target().id(), acquire.target().sessionEpoch()),
                         acquire.takeOver() ? "Moved" : holder == null ? "Assigned" : "AgentLost");
                 row = result.lease();
+                planner.observed(key, row.holder(), row.holderLive());
                 if (!result.succeeded()) {
                     recheck = RETRY_SOON; // our view of the agents was stale; the row is the truth
                     LOG.debugf("%s: CAS to %s lost (%s)", key, acquire.target().id(), result.outcome());
@@ -219,6 +244,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         boolean owns = !refused && (bound == null || bound.equals(key.toString()))
                 && ownerOf(key).map(o -> Resources.same(o, resource)).orElse(true);
         if (owns) {
+            planner.forget(key);
             store.lease(key).filter(row -> row.holder() != null).ifPresent(row -> {
                 if (store.release(key, row.holder(), row.epoch(), RELEASE_REASON).released()) {
                     LOG.infof("%s released by deletion of %s/%s (was %s at epoch %d)", key,
@@ -241,6 +267,81 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             events.warning(resource, reason, message);
         }
         return Resources.finish(resource, next, null);
+    }
+
+    /**
+     * The holder the plan should assume for a lease: its live holder, or, when that holder's
+     * session died but the agent may take leases again (a new incarnation), that agent, so it
+     * gets its partition back instead of a move; otherwise nobody.
+     */
+    private static AgentId planHolder(AgentId holder, boolean live, Map<AgentId, AgentView> views) {
+        if (holder == null) {
+            return null;
+        }
+        AgentView view = views.get(holder);
+        return live || view != null && view.acceptsLeases() ? holder : null;
+    }
+
+    private List<Assigner.LeaseInput> leaseInputs(String namespace, String group, Map<AgentId, AgentView> views) {
+        List<Assigner.LeaseInput> inputs = new ArrayList<>();
+        Set<LeaseKey> seen = new HashSet<>();
+        for (PartitionLease pl : leases.byIndex(BY_GROUP, namespace + "/" + group)) {
+            PartitionLeaseStatus status = pl.getStatus();
+            LeaseKey key = keyOf(pl.getSpec());
+            // One input per partition, whichever resource owns it; a spec changed away from its
+            // bound partition is refused and plans nothing.
+            if (!seen.add(key) || status != null && status.getBoundKey() != null
+                    && !status.getBoundKey().equals(key.toString())) {
+                continue;
+            }
+            GroupPlanner.Known known = planner.known(key);
+            AgentId holder;
+            if (known != null) {
+                holder = planHolder(known.holder(), known.live(), views);
+            } else {
+                // Not read from the database yet in this process: the status is a good first guess.
+                holder = status != null && LeaseStatuses.HELD.equals(status.getPhase()) && status.getHolder() != null
+                        ? AgentId.of(status.getHolder()) : null;
+            }
+            AgentId pin = null;
+            try {
+                pin = pl.getSpec().getPreferredAgent() == null ? null : AgentId.of(pl.getSpec().getPreferredAgent());
+            } catch (IllegalArgumentException e) {
+                // an invalid pin is reported on the lease itself
+            }
+            inputs.add(new Assigner.LeaseInput(key, group, pin, holder));
+        }
+        return inputs;
+    }
+
+    private static List<Assigner.AgentInput> agentInputs(String group, List<AgentView> views) {
+        return views.stream().map(v -> new Assigner.AgentInput(v.id(), group, v.zone(), v.weight(), v.capacity(),
+                v.acceptsLeases(), v.keepsLeases())).toList();
+    }
+
+    /** After an agent change, the leases of its group whose planned holder is not their holder. */
+    private Set<ResourceID> movedBy(String namespace, String group) {
+        List<PartitionLease> inGroup = leases.byIndex(BY_GROUP, namespace + "/" + group);
+        if (inGroup.isEmpty() || agents == null) {
+            return Set.of();
+        }
+        List<AgentView> views = agents.list(namespace, a -> a.getSpec() != null && group.equals(a.getSpec().getGroup()))
+                .map(this::view).filter(Objects::nonNull).toList();
+        Map<AgentId, AgentView> byId = new HashMap<>();
+        views.forEach(v -> byId.put(v.id(), v));
+        List<Assigner.LeaseInput> inputs = leaseInputs(namespace, group, byId);
+        Assigner.Plan plan = Assigner.plan(inputs, agentInputs(group, views));
+        Set<LeaseKey> moved = new HashSet<>();
+        inputs.forEach(l -> {
+            if (!Objects.equals(plan.target().get(l.key()), l.holder())) {
+                moved.add(l.key());
+            }
+        });
+        Set<ResourceID> ids = new HashSet<>();
+        for (PartitionLease pl : inGroup) {
+            keyString(pl.getSpec()).filter(k -> moved.contains(keyOf(pl.getSpec()))).ifPresent(k -> ids.add(ResourceID.fromResource(pl)));
+        }
+        return ids;
     }
 
     /** Agents of the lease's group and namespace, as assignment sees them. */

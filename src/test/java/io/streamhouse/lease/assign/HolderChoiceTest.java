@@ -2,73 +2,40 @@ package io.streamhouse.lease.assign;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.streamhouse.lease.assign.HolderChoice.Decision;
 import io.streamhouse.lease.model.AgentId;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class HolderChoiceTest {
 
-    static AgentView agent(String id, int leases, boolean accepts) {
-        return new AgentView(AgentId.of(id), 1, "", 1, null, leases, accepts, accepts);
+    static final AgentId A = AgentId.of("a");
+    static final AgentView B = new AgentView(AgentId.of("b"), 1, "", 1, null, 0, true, true);
+
+    @Test
+    void keepsALiveHolderThatIsTheTarget() {
+        assertThat(HolderChoice.toward(B, B.id(), true)).isInstanceOf(Decision.Keep.class);
     }
 
     @Test
-    void keepsALiveEligibleHolder() {
-        var decision = HolderChoice.decide(AgentId.of("b"), true, null, List.of(agent("a", 0, true), agent("b", 9, true)));
-        assertThat(decision).isInstanceOf(HolderChoice.Decision.Keep.class);
+    void takesOverFromALiveHolderThatIsNotTheTarget() {
+        assertThat(HolderChoice.toward(B, A, true)).isEqualTo(new Decision.Acquire(B, true));
     }
 
     @Test
-    void givesAFreeLeaseToTheLeastLoadedThenLowestId() {
-        var decision = HolderChoice.decide(null, false, null,
-                List.of(agent("c", 1, true), agent("b", 1, true), agent("a", 2, true), agent("d", 0, false)));
-        assertThat(decision).isEqualTo(new HolderChoice.Decision.Acquire(agent("b", 1, true), false));
+    void acquiresAFreeOrExpiredLeaseWithoutNamingTheOldHolder() {
+        assertThat(HolderChoice.toward(B, null, false)).isEqualTo(new Decision.Acquire(B, false));
+        assertThat(HolderChoice.toward(B, A, false)).isEqualTo(new Decision.Acquire(B, false));
     }
 
     @Test
-    void movesAwayFromADrainingHolderWithATakeover() {
-        AgentView draining = new AgentView(AgentId.of("a"), 1, "", 1, null, 1, false, false);
-        var decision = HolderChoice.decide(AgentId.of("a"), true, null, List.of(draining, agent("b", 5, true)));
-        assertThat(decision).isEqualTo(new HolderChoice.Decision.Acquire(agent("b", 5, true), true));
+    void givesALeaseBackToItsReturningHolderAsANewIncarnation() {
+        assertThat(HolderChoice.toward(B, B.id(), false)).isEqualTo(new Decision.Acquire(B, false));
     }
 
     @Test
-    void aLostButStillLiveHolderKeepsItsLeaseUntilExpiry() {
-        AgentView lost = new AgentView(AgentId.of("a"), 1, "", 1, null, 1, false, true);
-        assertThat(HolderChoice.decide(AgentId.of("a"), true, null, List.of(lost, agent("b", 0, true))))
-                .isInstanceOf(HolderChoice.Decision.Keep.class);
-        assertThat(HolderChoice.decide(AgentId.of("a"), false, null, List.of(lost, agent("b", 0, true))))
-                .isEqualTo(new HolderChoice.Decision.Acquire(agent("b", 0, true), false));
-    }
-
-    @Test
-    void honoursAPinWhileThePinnedAgentIsEligible() {
-        assertThat(HolderChoice.decide(AgentId.of("a"), true, AgentId.of("b"), List.of(agent("a", 0, true), agent("b", 9, true))))
-                .isEqualTo(new HolderChoice.Decision.Acquire(agent("b", 9, true), true));
-        assertThat(HolderChoice.decide(AgentId.of("a"), true, AgentId.of("b"), List.of(agent("a", 0, true), agent("b", 9, false))))
-                .isInstanceOf(HolderChoice.Decision.Keep.class);
-    }
-
-    @Test
-    void respectsCapacityAndWeight() {
-        AgentView full = new AgentView(AgentId.of("a"), 1, "", 1, 2, 2, true, true);
-        AgentView heavy = new AgentView(AgentId.of("c"), 1, "", 4, null, 4, true, true); // 1 per unit of weight
-        assertThat(HolderChoice.decide(null, false, null, List.of(full, agent("b", 3, true), heavy)))
-                .isEqualTo(new HolderChoice.Decision.Acquire(heavy, false));
-    }
-
-    @Test
-    void reportsNoEligibleAgentOnlyWhenNobodyHoldsIt() {
-        assertThat(HolderChoice.decide(null, false, null, List.of(agent("a", 0, false))))
-                .isInstanceOf(HolderChoice.Decision.NoEligibleAgent.class);
-        AgentView draining = new AgentView(AgentId.of("a"), 1, "", 1, null, 1, false, false);
-        assertThat(HolderChoice.decide(AgentId.of("a"), true, null, List.of(draining)))
-                .as("a draining holder with nowhere to go keeps writing").isInstanceOf(HolderChoice.Decision.Keep.class);
-    }
-
-    @Test
-    void givesALeaseBackToItsHolderWhenItReturnsAfterItsSessionDied() {
-        var decision = HolderChoice.decide(AgentId.of("b"), false, null, List.of(agent("a", 0, true), agent("b", 5, true)));
-        assertThat(decision).isEqualTo(new HolderChoice.Decision.Acquire(agent("b", 5, true), false));
+    void withoutATargetALiveHolderKeepsWritingAndAFreeLeaseWaits() {
+        assertThat(HolderChoice.toward(null, A, true)).isInstanceOf(Decision.Keep.class);
+        assertThat(HolderChoice.toward(null, A, false)).isInstanceOf(Decision.NoEligibleAgent.class);
+        assertThat(HolderChoice.toward(null, null, false)).isInstanceOf(Decision.NoEligibleAgent.class);
     }
 }

@@ -1,0 +1,89 @@
+package io.streamhouse.lease.operator;
+
+import io.streamhouse.lease.assign.Assigner;
+import io.streamhouse.lease.assign.Assigner.AgentInput;
+import io.streamhouse.lease.assign.Assigner.LeaseInput;
+import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.model.LeaseKey;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
+
+/**
+ * Keeps one {@link Assigner} plan per agent group, so that a lease's reconcile looks its target
+ * up instead of re-planning. A plan is recomputed when it is older than what changed (agents,
+ * the set of leases, a holder seen in the database), at most every {@link #DEBOUNCE} unless the
+ * lease at hand is missing from it or its holder is not the one the plan assumed.
+ */
+final class GroupPlanner {
+
+    static final Duration DEBOUNCE = Duration.ofMillis(100);
+
+    /** What the database last said about a lease's holder. */
+    record Known(AgentId holder, boolean live) {
+    }
+
+    private record Cached(Assigner.Plan plan, Map<LeaseKey, AgentId> assumed, long version, long computedAt) {
+    }
+
+    /**
+     * A plan, and whether it reflects every change seen so far. When it does not (a recompute
+     * was put off by the debounce), the caller looks again after {@link #DEBOUNCE}.
+     */
+    record Planned(Assigner.Plan plan, boolean upToDate) {
+    }
+
+    private final Map<LeaseKey, Known> known = new ConcurrentHashMap<>();
+    private final Map<String, Cached> plans = new ConcurrentHashMap<>();
+    private final AtomicLong version = new AtomicLong();
+
+    /** A lease row was read or written: remember its holder (the truth) for the next plan. */
+    void observed(LeaseKey key, AgentId holder, boolean live) {
+        Known now = new Known(holder, live);
+        if (!now.equals(known.put(key, now))) {
+            version.incrementAndGet();
+        }
+    }
+
+    /** Agents or the set of leases changed. */
+    void changed() {
+        version.incrementAndGet();
+    }
+
+    void forget(LeaseKey key) {
+        known.remove(key);
+        version.incrementAndGet();
+    }
+
+    Known known(LeaseKey key) {
+        return known.get(key);
+    }
+
+    /**
+     * The plan for {@code group} that covers {@code key} and assumes {@code holder} for it.
+     * {@code leases} and {@code agents} build the inputs from the informer caches when needed.
+     */
+    synchronized Planned plan(String group, LeaseKey key, AgentId holder, Supplier<List<LeaseInput>> leases,
+                                    Supplier<List<AgentInput>> agents) {
+        Cached cached = plans.get(group);
+        long now = System.nanoTime();
+        boolean fresh = cached != null && cached.plan().target().containsKey(key)
+                && Objects.equals(cached.assumed().get(key), holder)
+                && (cached.version() == version.get() || now - cached.computedAt() < DEBOUNCE.toNanos());
+        if (fresh) {
+            return new Planned(cached.plan(), cached.version() == version.get());
+        }
+        long at = version.get();
+        List<LeaseInput> inputs = leases.get();
+        Map<LeaseKey, AgentId> assumed = new HashMap<>();
+        inputs.forEach(l -> assumed.put(l.key(), l.holder()));
+        Assigner.Plan plan = Assigner.plan(inputs, agents.get());
+        plans.put(group, new Cached(plan, assumed, at, now));
+        return new Planned(plan, at == version.get());
+    }
+}
