@@ -78,6 +78,12 @@ final class GroupPlanner {
         if (fresh) {
             return new Planned(cached.plan(), cached.version() == version.get());
         }
+        return replan(group, leases, agents);
+    }
+
+    /** Recomputes the group's plan now, whatever the debounce says. */
+    synchronized Planned replan(String group, Supplier<List<LeaseInput>> leases, Supplier<List<AgentInput>> agents) {
+        long now = System.nanoTime();
         long at = version.get();
         List<LeaseInput> inputs = leases.get();
         Map<LeaseKey, AgentId> assumed = new HashMap<>();

@@ -148,6 +148,9 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                             + "/" + owner.get().getMetadata().getName(), now).rescheduleAfter(recheck);
         }
 
+        if (previous == null || !Objects.equals(previous.getObservedGeneration(), generation)) {
+            planner.changed(); // new lease, or its pin or group changed
+        }
         Lease row = store.lease(key).orElse(null);
         if (row != null) {
             planner.observed(key, row.holder(), row.holderLive());
@@ -163,8 +166,8 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         Duration recheck = null;
         if (wait != null) {
             unheldReason = Conditions.WAITING_FOR_HOLDER;
-            unheldMessage = "session of " + holder + " expired; keeping the lease for it " + wait.toSeconds()
-                    + "s more (failoverDelaySeconds)";
+            unheldMessage = "session of " + holder + " expired; keeping the lease for it for "
+                    + resource.getSpec().getFailoverDelaySeconds() + "s after expiry (failoverDelaySeconds)";
             recheck = wait;
         } else {
             String namespace = resource.getMetadata().getNamespace();
@@ -178,6 +181,14 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 recheck = GroupPlanner.DEBOUNCE; // acted on a plan that predates the last change
             }
             AgentId target = planned.plan().target().get(key);
+            AgentView targetView = target == null ? null : views.get(target);
+            if (target != null && !(target.equals(holder) && holderLive)
+                    && (targetView == null || !targetView.acceptsLeases())) {
+                // The plan predates a change to its target (cordoned, gone, in conflict): replan now.
+                planned = planner.replan(namespaced(resource, groupName),
+                        () -> leaseInputs(namespace, groupName, views), () -> agentInputs(groupName, group));
+                target = planned.plan().target().get(key);
+            }
             HolderChoice.Decision decision = HolderChoice.toward(target == null ? null : views.get(target),
                     holder, holderLive);
             if (decision instanceof HolderChoice.Decision.Acquire acquire) {
@@ -325,8 +336,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         if (inGroup.isEmpty() || agents == null) {
             return Set.of();
         }
-        List<AgentView> views = agents.list(namespace, a -> a.getSpec() != null && group.equals(a.getSpec().getGroup()))
-                .map(this::view).filter(Objects::nonNull).toList();
+        List<AgentView> views = groupViews(namespace, group);
         Map<AgentId, AgentView> byId = new HashMap<>();
         views.forEach(v -> byId.put(v.id(), v));
         List<Assigner.LeaseInput> inputs = leaseInputs(namespace, group, byId);
@@ -346,10 +356,23 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
 
     /** Agents of the lease's group and namespace, as assignment sees them. */
     private List<AgentView> agentsOf(PartitionLease resource) {
-        String namespace = resource.getMetadata().getNamespace();
-        String group = group(resource.getSpec());
-        return agents.list(namespace, a -> a.getSpec() != null && group.equals(a.getSpec().getGroup()))
-                .map(this::view).filter(Objects::nonNull).toList();
+        return groupViews(resource.getMetadata().getNamespace(), group(resource.getSpec()));
+    }
+
+    /**
+     * One view per agent id: a StreamAgent refused for using an id another one owns (phase
+     * Conflict, or not yet reconciled) must not shadow the owner, nor reach the Assigner twice.
+     */
+    private List<AgentView> groupViews(String namespace, String group) {
+        Map<String, List<StreamAgent>> byId = new HashMap<>();
+        agents.list(namespace, a -> a.getSpec() != null && a.getSpec().getAgentId() != null
+                        && group.equals(a.getSpec().getGroup())
+                        && (a.getStatus() == null || !StreamAgentReconciler.CONFLICT.equals(a.getStatus().getPhase())))
+                .forEach(a -> byId.computeIfAbsent(a.getSpec().getAgentId(), id -> new ArrayList<>()).add(a));
+        List<AgentView> views = new ArrayList<>();
+        byId.values().forEach(claimants -> Resources.oldest(claimants).map(this::view).ifPresent(views::add));
+        views.removeIf(Objects::isNull);
+        return views;
     }
 
     private AgentView view(StreamAgent agent) {

@@ -147,7 +147,9 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
                 && !CONFLICT.equals(agent.getStatus().getPhase());
         if (owns) {
             // Ends the session at once: its leases fail over now instead of after the timeout.
-            store.expire(AgentId.of(id), agent.getStatus().getSessionEpoch());
+            // The current incarnation, read from the store: the status may lag a re-registration.
+            store.session(AgentId.of(id)).filter(Session::live)
+                    .ifPresent(s -> store.expire(s.agent(), s.sessionEpoch()));
             agents.byIndex(BY_AGENT_ID, id).stream().filter(a -> !Resources.same(a, agent))
                     .forEach(a -> nudges.propagateEvent(ResourceID.fromResource(a)));
         }

@@ -244,6 +244,27 @@ class PartitionLeaseOperatorTest {
             assertThat(second.getStatus().getSessionEpoch()).isNull();
         });
         assertThat(store.session(AgentId.of(id("same"))).orElseThrow().sessionEpoch()).isEqualTo(session);
+
+        // The refused duplicate must not disturb assignment in its group.
+        createLease("p0", 0);
+        awaitHeldBy("p0", "same", 1);
+    }
+
+    @Test
+    void changingThePinMovesTheLease() {
+        createAgent("a");
+        createAgent("b");
+        awaitAgentReady("a");
+        awaitAgentReady("b");
+        createLease("p0", 0);
+        awaitHeldBy("p0", "a", 1); // equal load, no zones: the lowest id
+
+        client.resources(PartitionLease.class).inNamespace(ns).withName("p0").edit(pl -> {
+            pl.getSpec().setPreferredAgent(id("b"));
+            return pl;
+        });
+
+        awaitHeldBy("p0", "b", 2);
     }
 
     @Test
