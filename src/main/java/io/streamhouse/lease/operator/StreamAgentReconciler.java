@@ -168,16 +168,18 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
 
     /** Renews the live session of this incarnation, or opens a new one (new session epoch). */
     private Session keepAlive(AgentRegistration registration, Optional<Session> session) {
-        if (session.isPresent() && session.get().live() && sameRegistration(session.get(), registration)
-                && store.renew(registration.agent(), session.get().sessionEpoch())) {
-            return store.session(registration.agent()).orElseThrow();
+        // A new group is a new incarnation (its leases belong to the old group); zone, address
+        // and timeout change in place, so its leases keep their epochs.
+        if (session.isPresent() && session.get().live() && session.get().group().equals(registration.group())) {
+            Session s = session.get();
+            boolean current = s.zone().equals(registration.zone()) && s.address().equals(registration.address())
+                    && s.ttl().equals(registration.ttl());
+            if ((current || store.updateRegistration(registration, s.sessionEpoch()))
+                    && store.renew(registration.agent(), s.sessionEpoch())) {
+                return store.session(registration.agent()).orElseThrow();
+            }
         }
         return store.register(registration);
-    }
-
-    private static boolean sameRegistration(Session s, AgentRegistration r) {
-        return s.group().equals(r.group()) && s.ttl().equals(r.ttl()) && s.zone().equals(r.zone())
-                && s.address().equals(r.address());
     }
 
     static Presence presence(StreamAgent agent, Optional<Pod> pod) {

@@ -38,6 +38,11 @@ final class LeaseSql {
             RETURNING s.agent_id
             """;
 
+    static final String UPDATE = """
+            UPDATE agent_session SET zone = ?, address = ?, ttl_ms = ?
+             WHERE agent_id = ? AND session_epoch = ? AND agent_group = ? AND expires_at > now()
+            """;
+
     static final String EXPIRE = """
             UPDATE agent_session SET expires_at = now()
              WHERE agent_id = ? AND session_epoch = ? AND expires_at > now()

@@ -27,6 +27,12 @@ public interface LeaseStore {
     /** Renews many sessions in one statement; returns the agents whose renewal took. */
     Set<AgentId> renewAll(Collection<SessionRef> sessions);
 
+    /**
+     * Updates zone, address and ttl of a live session in place (no new incarnation, so its
+     * leases keep their epochs); false when the session is not live.
+     */
+    boolean updateRegistration(AgentRegistration registration, long sessionEpoch);
+
     /** Ends a session now (graceful shutdown, or the operator saw the agent go). */
     boolean expire(AgentId agent, long sessionEpoch);
 

@@ -84,6 +84,19 @@ public final class PostgresLeaseStore implements LeaseStore {
     }
 
     @Override
+    public boolean updateRegistration(AgentRegistration registration, long sessionEpoch) {
+        Objects.requireNonNull(registration, "registration");
+        return update("update session of " + registration.agent(), LeaseSql.UPDATE, ps -> {
+            ps.setString(1, registration.zone());
+            ps.setString(2, registration.address());
+            ps.setInt(3, (int) registration.ttl().toMillis());
+            ps.setString(4, registration.agent().value());
+            ps.setLong(5, sessionEpoch);
+            ps.setString(6, registration.group());
+        }) == 1;
+    }
+
+    @Override
     public boolean expire(AgentId agent, long sessionEpoch) {
         Objects.requireNonNull(agent, "agent");
         return update("expire session of " + agent, LeaseSql.EXPIRE, ps -> {

@@ -102,6 +102,26 @@ class PostgresLeaseStoreTest {
         }
 
         @Test
+        void updatingZoneAddressAndTtlKeepsTheIncarnation() {
+            Session s = register(a);
+
+            boolean updated = store.updateRegistration(new AgentRegistration(a, "default", "zone-9", "10.0.0.9:9092",
+                    Duration.ofSeconds(5)), s.sessionEpoch());
+
+            Session after = store.session(a).orElseThrow();
+            assertThat(updated).isTrue();
+            assertThat(after.sessionEpoch()).isEqualTo(s.sessionEpoch());
+            assertThat(after.zone()).isEqualTo("zone-9");
+            assertThat(after.address()).isEqualTo("10.0.0.9:9092");
+            assertThat(after.ttl()).isEqualTo(Duration.ofSeconds(5));
+            assertThat(store.updateRegistration(new AgentRegistration(a, "other-group", "", "", TTL), s.sessionEpoch()))
+                    .as("a group change needs a new incarnation").isFalse();
+            store.expire(a, s.sessionEpoch());
+            assertThat(store.updateRegistration(new AgentRegistration(a, "default", "", "", TTL), s.sessionEpoch()))
+                    .as("not on a dead session").isFalse();
+        }
+
+        @Test
         void anExpiredSessionStaysDead() {
             Session s = register(a);
             assertThat(store.expire(a, s.sessionEpoch())).isTrue();
