@@ -120,12 +120,12 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         Instant now = clock.instant();
 
         LeaseKey key;
-        AgentId pinned;
         try {
             key = keyOf(resource.getSpec());
             Names.labelValue("agentGroup", group(resource.getSpec()));
-            pinned = resource.getSpec().getPreferredAgent() == null ? null
-                    : AgentId.of(resource.getSpec().getPreferredAgent());
+            if (resource.getSpec().getPreferredAgent() != null) {
+                AgentId.of(resource.getSpec().getPreferredAgent()); // the plan reads the pin; refuse a bad one here
+            }
         } catch (IllegalArgumentException | NullPointerException e) {
             String message = "spec refused: " + Objects.requireNonNullElse(e.getMessage(), "missing topic or partition");
             return refuse(resource, previous, generation, boundKey(previous), LeaseStatuses.INVALID,
