@@ -26,7 +26,7 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BooleanSupplier;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -134,9 +134,9 @@ public final class StoreBench {
 
     // ------------------------------------------------------------------ workloads
 
-    /** A per-thread loop body; returns when {@code stop} is set, counting operations. */
+    /** A per-thread loop body; returns once {@code stop} answers true, counting operations. */
     private interface Body {
-        void run(int thread, AtomicBoolean stop, LongAdder ops) throws Exception;
+        void run(int thread, BooleanSupplier stop, LongAdder ops) throws Exception;
     }
 
     private String[] compare(String name, Body storeSide, Body rawSide) throws Exception {
@@ -163,10 +163,12 @@ public final class StoreBench {
 
     private double measure(Body body, Duration duration) throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(threads);
-        AtomicBoolean stop = new AtomicBoolean();
         LongAdder ops = new LongAdder();
         List<Future<?>> futures = new ArrayList<>();
         long start = System.nanoTime();
+        long end = start + duration.toNanos();
+        // Each worker stops itself at the end of the window; the caller just waits for them.
+        BooleanSupplier stop = () -> System.nanoTime() >= end;
         for (int t = 0; t < threads; t++) {
             int thread = t;
             futures.add(pool.submit(() -> {
@@ -174,8 +176,6 @@ public final class StoreBench {
                 return null;
             }));
         }
-        Thread.sleep(duration.toMillis()); // the measurement window itself, not synchronisation
-        stop.set(true);
         for (Future<?> f : futures) {
             f.get();
         }
@@ -186,10 +186,10 @@ public final class StoreBench {
 
     // Each thread moves its own partitions back and forth between its two agents: every op is a
     // real holder change that bumps the epoch and appends history. Threads never contend.
-    private void storeCas(int thread, AtomicBoolean stop, LongAdder ops) {
+    private void storeCas(int thread, BooleanSupplier stop, LongAdder ops) {
         Session[] pair = {agents.get(2 * thread), agents.get(2 * thread + 1)};
         CasState state = casStates.get(thread);
-        while (!stop.get()) {
+        while (!stop.getAsBoolean()) {
             LeaseKey key = LeaseKey.of("cas", state.partition());
             Session next = pair[state.nextIndex()];
             AcquireRequest request = state.holder() == null
@@ -201,12 +201,12 @@ public final class StoreBench {
         }
     }
 
-    private void rawCas(int thread, AtomicBoolean stop, LongAdder ops) throws SQLException {
+    private void rawCas(int thread, BooleanSupplier stop, LongAdder ops) throws SQLException {
         Session[] pair = {agents.get(2 * thread), agents.get(2 * thread + 1)};
         CasState state = casStates.get(thread);
         try (Connection c = DriverManager.getConnection(url, "postgres", "postgres");
              PreparedStatement ps = c.prepareStatement(ACQUIRE)) {
-            while (!stop.get()) {
+            while (!stop.getAsBoolean()) {
                 Session next = pair[state.nextIndex()];
                 ps.setString(1, "cas");
                 ps.setInt(2, state.partition());
@@ -267,8 +267,8 @@ public final class StoreBench {
         }
     }
 
-    private void storeRenew(int thread, AtomicBoolean stop, LongAdder ops) {
-        while (!stop.get()) {
+    private void storeRenew(int thread, BooleanSupplier stop, LongAdder ops) {
+        while (!stop.getAsBoolean()) {
             if (!store.renew(holderOf1000.agent(), holderOf1000.sessionEpoch())) {
                 throw new IllegalStateException("renewal refused");
             }
@@ -276,10 +276,10 @@ public final class StoreBench {
         }
     }
 
-    private void rawRenew(int thread, AtomicBoolean stop, LongAdder ops) throws SQLException {
+    private void rawRenew(int thread, BooleanSupplier stop, LongAdder ops) throws SQLException {
         try (Connection c = DriverManager.getConnection(url, "postgres", "postgres");
              PreparedStatement ps = c.prepareStatement(RENEW)) {
-            while (!stop.get()) {
+            while (!stop.getAsBoolean()) {
                 ps.setString(1, holderOf1000.agent().value());
                 ps.setLong(2, holderOf1000.sessionEpoch());
                 if (ps.executeUpdate() != 1) {
@@ -290,10 +290,10 @@ public final class StoreBench {
         }
     }
 
-    private void storeFenced(int thread, AtomicBoolean stop, LongAdder ops) {
+    private void storeFenced(int thread, BooleanSupplier stop, LongAdder ops) {
         Session me = agents.get(2 * thread);
         LeaseKey key = LeaseKey.of("fenced", thread);
-        while (!stop.get()) {
+        while (!stop.getAsBoolean()) {
             store.fenced(key, me.agent(), 1, c -> {
                 try (PreparedStatement ps = c.prepareStatement(INSERT)) {
                     ps.setInt(1, thread);
@@ -306,13 +306,13 @@ public final class StoreBench {
         }
     }
 
-    private void rawFenced(int thread, AtomicBoolean stop, LongAdder ops) throws SQLException {
+    private void rawFenced(int thread, BooleanSupplier stop, LongAdder ops) throws SQLException {
         Session me = agents.get(2 * thread);
         try (Connection c = DriverManager.getConnection(url, "postgres", "postgres");
              PreparedStatement check = c.prepareStatement(CHECK);
              PreparedStatement insert = c.prepareStatement(INSERT)) {
             c.setAutoCommit(false);
-            while (!stop.get()) {
+            while (!stop.getAsBoolean()) {
                 check.setString(1, "fenced");
                 check.setInt(2, thread);
                 try (ResultSet rs = check.executeQuery()) {
