@@ -10,6 +10,7 @@ import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
+import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentSpec;
 import io.streamhouse.lease.model.AgentId;
@@ -72,6 +73,7 @@ public class AgentPodReconciler implements Reconciler<Pod> {
                 a.getSpec().setGroup(derived.getGroup());
                 a.getSpec().setZone(derived.getZone());
                 a.getSpec().setAddress(derived.getAddress());
+                a.getSpec().setSessionKeeper(derived.getSessionKeeper());
                 return a;
             });
         }
@@ -91,11 +93,21 @@ public class AgentPodReconciler implements Reconciler<Pod> {
                 () -> Names.labelValue("agent group", annotations.getOrDefault(StreamAgent.GROUP_ANNOTATION, "default"))));
         spec.setAddress(annotated(StreamAgent.ADDRESS_ANNOTATION,
                 () -> Names.address(annotations.getOrDefault(StreamAgent.ADDRESS_ANNOTATION, ""))));
+        spec.setSessionKeeper(annotated(StreamAgent.SESSION_KEEPER_ANNOTATION,
+                () -> sessionKeeper(annotations.getOrDefault(StreamAgent.SESSION_KEEPER_ANNOTATION, "operator"))));
         spec.setZone(zoneOf(pod, client));
         return spec;
     }
 
-    private static String annotated(String annotation, java.util.function.Supplier<String> value) {
+    private static SessionKeeper sessionKeeper(String value) {
+        return switch (value.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "operator" -> SessionKeeper.Operator;
+            case "agent" -> SessionKeeper.Agent;
+            default -> throw new IllegalArgumentException("must be 'operator' or 'agent', got '" + value + "'");
+        };
+    }
+
+    private static <T> T annotated(String annotation, java.util.function.Supplier<T> value) {
         try {
             return value.get();
         } catch (IllegalArgumentException e) {
@@ -121,6 +133,7 @@ public class AgentPodReconciler implements Reconciler<Pod> {
     private static boolean sameDerived(StreamAgentSpec a, StreamAgentSpec b) {
         return a != null && Objects.equals(a.getAgentId(), b.getAgentId()) && Objects.equals(a.getGroup(), b.getGroup())
                 && Objects.equals(Objects.requireNonNullElse(a.getZone(), ""), b.getZone())
-                && Objects.equals(Objects.requireNonNullElse(a.getAddress(), ""), b.getAddress());
+                && Objects.equals(Objects.requireNonNullElse(a.getAddress(), ""), b.getAddress())
+                && Objects.requireNonNullElse(a.getSessionKeeper(), SessionKeeper.Operator) == b.getSessionKeeper();
     }
 }

@@ -16,6 +16,10 @@ public final class Conditions {
     public static final String NO_ELIGIBLE_AGENT = "NoEligibleAgent";
     public static final String SESSION_EXPIRED = "SessionExpired";
     public static final String WAITING_FOR_HOLDER = "WaitingForHolder";
+    /** Event: the holder (an agent running the library) is asked to release for a planned move. */
+    public static final String HANDOFF_REQUESTED = "HandoffRequested";
+    /** Event: the holder did not release in time and the move was forced. */
+    public static final String HANDOFF_FORCED = "HandoffForced";
     public static final String STORE_UNAVAILABLE = "StoreUnavailable";
     public static final String DUPLICATE_PARTITION = "DuplicatePartition";
     public static final String INVALID_SPEC = "InvalidSpec";

@@ -25,7 +25,7 @@ final class GroupPlanner {
     static final Duration DEBOUNCE = Duration.ofMillis(100);
 
     /** What the database last said about a lease's holder. */
-    record Known(AgentId holder, boolean live) {
+    record Known(AgentId holder, boolean live, long epoch) {
     }
 
     private record Cached(Assigner.Plan plan, Map<LeaseKey, AgentId> assumed, long version, long computedAt) {
@@ -43,11 +43,17 @@ final class GroupPlanner {
     private final AtomicLong version = new AtomicLong();
 
     /** A lease row was read or written: remember its holder (the truth) for the next plan. */
-    void observed(LeaseKey key, AgentId holder, boolean live) {
-        Known now = new Known(holder, live);
+    void observed(LeaseKey key, AgentId holder, boolean live, long epoch) {
+        Known now = new Known(holder, live, epoch);
         if (!now.equals(known.put(key, now))) {
             version.incrementAndGet();
         }
+    }
+
+    /** The session of {@code holder} died: every lease we last saw it hold is no longer valid. */
+    void holderDied(AgentId holder) {
+        known.replaceAll((key, k) -> holder.equals(k.holder()) && k.live() ? new Known(holder, false, k.epoch()) : k);
+        version.incrementAndGet();
     }
 
     /** Agents or the set of leases changed. */

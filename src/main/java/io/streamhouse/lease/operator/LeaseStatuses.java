@@ -41,6 +41,15 @@ final class LeaseStatuses {
         return next;
     }
 
+    /** {@code held}, showing that its holder is asked to hand it to {@code to} (requested at {@code requestedAt}). */
+    static PartitionLeaseStatus withHandoff(PartitionLeaseStatus held, String to, Instant requestedAt) {
+        PartitionLeaseStatus next = copy(held);
+        next.setObservedGeneration(held.getObservedGeneration());
+        next.setHandoffTo(to);
+        next.setHandoffRequestedAt(requestedAt.toString());
+        return next;
+    }
+
     /** The resource is refused (invalid or a duplicate): it shows no holder and never touches the row. */
     static PartitionLeaseStatus refused(PartitionLeaseStatus previous, long generation, String boundKey,
                                         String phase, String reason, String message, Instant now) {
@@ -83,6 +92,8 @@ final class LeaseStatuses {
             next.setAcquiredAt(previous.getAcquiredAt());
             next.setPhase(previous.getPhase());
             next.setBoundKey(previous.getBoundKey());
+            next.setHandoffTo(previous.getHandoffTo());
+            next.setHandoffRequestedAt(previous.getHandoffRequestedAt());
             next.setConditions(previous.getConditions());
         }
         return next;

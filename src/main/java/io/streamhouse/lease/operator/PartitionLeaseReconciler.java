@@ -22,15 +22,18 @@ import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeaseSpec;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeaseStatus;
+import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.assign.AgentView;
 import io.streamhouse.lease.assign.Assigner;
 import io.streamhouse.lease.assign.HolderChoice;
+import io.streamhouse.lease.assign.MoveLimiter;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
 import io.streamhouse.lease.model.Names;
 import io.streamhouse.lease.store.AcquireRequest;
 import io.streamhouse.lease.store.AcquireResult;
+import io.streamhouse.lease.store.ChangeFeed;
 import io.streamhouse.lease.store.Lease;
 import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.store.Session;
@@ -46,7 +49,10 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.jboss.logging.Logger;
 
 /**
@@ -66,21 +72,33 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     static final String RELEASE_REASON = "LeaseDeleted";
     /** How soon to look again when the view of agents was stale and a CAS lost. */
     static final Duration RETRY_SOON = Duration.ofMillis(200);
+    /** A lease waiting for a move slot is nudged when one frees; this is only the fallback. */
+    static final Duration WAIT_FOR_SLOT = Duration.ofSeconds(5);
 
     private static final Logger LOG = Logger.getLogger(PartitionLeaseReconciler.class);
 
     private final LeaseStore store;
     private final EventRecorder events;
     private final Clock clock;
-    private IndexerResourceCache<PartitionLease> leases;
+    private final AssignConfig assign;
+    private volatile IndexerResourceCache<PartitionLease> leases;
     private InformerEventSource<StreamAgent, PartitionLease> agents;
     private final SimpleInboundEventSource<PartitionLease> nudges = new SimpleInboundEventSource<>("lease-nudges");
     private final GroupPlanner planner = new GroupPlanner();
+    private final MoveLimiter<ResourceID> moves;
+    /** What the mapper last answered for each StreamAgent (see {@link #affectedBy}). */
+    private final Map<ResourceID, MapperMemo> agentMemos = new ConcurrentHashMap<>();
+    /** Failover batches running, per dead incarnation, so that its leases are moved in one round trip. */
+    private final Map<String, CompletableFuture<Void>> failovers = new ConcurrentHashMap<>();
 
-    public PartitionLeaseReconciler(LeaseStore store, EventRecorder events, Clock clock) {
+    public PartitionLeaseReconciler(LeaseStore store, EventRecorder events, Clock clock, AssignConfig assign,
+                                    ChangeNotifications changes) {
         this.store = store;
         this.events = events;
         this.clock = clock;
+        this.assign = assign;
+        this.moves = new MoveLimiter<>(assign.maxMovesInFlight());
+        changes.subscribe(new ChangeListener());
     }
 
     @Override
@@ -88,26 +106,16 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         leases = context.getPrimaryCache();
         leases.addIndexers(Map.of(
                 BY_KEY, pl -> keyString(pl.getSpec()).map(List::of).orElse(List.of()),
+                // Agent ids are unique in the cluster, so this index is by id alone.
                 BY_HOLDER, pl -> pl.getStatus() == null || pl.getStatus().getHolder() == null ? List.of()
-                        : List.of(namespaced(pl, pl.getStatus().getHolder())),
+                        : List.of(pl.getStatus().getHolder()),
                 UNHELD_BY_GROUP, pl -> pl.getStatus() != null && LeaseStatuses.HELD.equals(pl.getStatus().getPhase())
                         ? List.of() : List.of(namespaced(pl, group(pl.getSpec()))),
                 BY_GROUP, pl -> keyString(pl.getSpec()).isPresent() ? List.of(namespaced(pl, group(pl.getSpec())))
                         : List.of()));
         // An agent's change concerns the leases it holds and, when it can take leases, the unheld ones of its group.
         var config = InformerEventSourceConfiguration.from(StreamAgent.class, PartitionLease.class)
-                .withSecondaryToPrimaryMapper((StreamAgent agent) -> {
-                    Set<ResourceID> affected = new HashSet<>();
-                    if (agent.getSpec() != null && agent.getSpec().getAgentId() != null) {
-                        planner.changed();
-                        leases.byIndex(BY_HOLDER, namespaced(agent, agent.getSpec().getAgentId()))
-                                .forEach(pl -> affected.add(ResourceID.fromResource(pl)));
-                        leases.byIndex(UNHELD_BY_GROUP, namespaced(agent, agent.getSpec().getGroup()))
-                                .forEach(pl -> affected.add(ResourceID.fromResource(pl)));
-                        affected.addAll(movedBy(agent.getMetadata().getNamespace(), agent.getSpec().getGroup()));
-                    }
-                    return affected;
-                })
+                .withSecondaryToPrimaryMapper((StreamAgent agent) -> affectedBy(agent))
                 .build();
         agents = new InformerEventSource<>(config, context);
         return List.of(agents, nudges);
@@ -153,13 +161,14 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         }
         Lease row = store.lease(key).orElse(null);
         if (row != null) {
-            planner.observed(key, row.holder(), row.holderLive());
+            planner.observed(key, row.holder(), row.holderLive(), row.epoch());
         }
         List<AgentView> group = agentsOf(resource);
         AgentId holder = row == null ? null : row.holder();
         boolean holderLive = row != null && row.holderLive();
 
         Duration wait = failoverWait(resource, row, holder, holderLive);
+        MoveLimiter.Move handoff = null;
         String unheldReason = Conditions.NO_ELIGIBLE_AGENT;
         String unheldMessage = "no live, uncordoned StreamAgent in group " + group(resource.getSpec())
                 + " of namespace " + resource.getMetadata().getNamespace();
@@ -191,21 +200,55 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             }
             HolderChoice.Decision decision = HolderChoice.toward(target == null ? null : views.get(target),
                     holder, holderLive);
-            if (decision instanceof HolderChoice.Decision.Acquire acquire) {
-                AcquireResult result = store.acquire(acquire.takeOver()
-                        ? AcquireRequest.takeOver(key, acquire.target().id(), acquire.target().sessionEpoch(),
-                                holder, row.epoch())
-                        : AcquireRequest.ifFree(key, acquire.target().id(), acquire.target().sessionEpoch()),
-                        acquire.takeOver() ? "Moved" : holder == null ? "Assigned" : "AgentLost");
-                row = result.lease();
-                planner.observed(key, row.holder(), row.holderLive());
-                if (!result.succeeded()) {
-                    recheck = RETRY_SOON; // our view of the agents was stale; the row is the truth
-                    LOG.debugf("%s: CAS to %s lost (%s)", key, acquire.target().id(), result.outcome());
+            AcquireResult result = null;
+            boolean waitingForSlot = false;
+            if (decision instanceof HolderChoice.Decision.Acquire acquire && acquire.takeOver()) {
+                // A planned move away from a live holder: needs a slot, and is a handoff when
+                // the holder can release by itself.
+                MoveLimiter.Move move = moves.start(key, acquire.target().id(), System.nanoTime(), now,
+                        ResourceID.fromResource(resource)).orElse(null);
+                AgentView holderView = views.get(holder);
+                Duration asked = move == null ? Duration.ZERO : Duration.ofNanos(System.nanoTime() - move.startedNanos());
+                if (move == null) {
+                    waitingForSlot = true;
+                    recheck = WAIT_FOR_SLOT;
+                } else if (holderView != null && holderView.releasesOnRequest()
+                        && asked.compareTo(assign.handoffTimeout()) < 0) {
+                    handoff = move;
+                    recheck = assign.handoffTimeout().minus(asked);
+                } else {
+                    boolean forced = holderView != null && holderView.releasesOnRequest();
+                    result = store.acquire(AcquireRequest.takeOver(key, acquire.target().id(),
+                            acquire.target().sessionEpoch(), holder, row.epoch()), forced ? "HandoffForced" : "Moved");
+                    if (forced && result.succeeded()) {
+                        events.warning(resource, Conditions.HANDOFF_FORCED, holder + " did not release within "
+                                + assign.handoffTimeout().toMillis() + " ms; moved to " + acquire.target().id()
+                                + " at epoch " + result.lease().epoch() + " (the old epoch is fenced)");
+                    }
                 }
+            } else if (decision instanceof HolderChoice.Decision.Acquire acquire) {
+                // Free, released by its holder (a handoff), or its holder's session died (failover,
+                // batched with the rest of that agent's leases). Never waits for a move slot.
+                result = holder != null
+                        ? failover(resource, key, row, acquire.target(), views, () -> planner.replan(
+                                namespaced(resource, groupName), () -> leaseInputs(namespace, groupName, views),
+                                () -> agentInputs(groupName, group)).plan())
+                        : store.acquire(AcquireRequest.ifFree(key, acquire.target().id(), acquire.target().sessionEpoch()),
+                                moves.current(key).isPresent() ? "Handoff" : "Assigned");
             } else if (holder != null && !holderLive) {
                 unheldReason = Conditions.SESSION_EXPIRED;
                 unheldMessage = "session of " + holder + " expired and " + unheldMessage;
+            }
+            if (result != null) {
+                row = result.lease();
+                planner.observed(key, row.holder(), row.holderLive(), row.epoch());
+                if (!result.succeeded()) {
+                    recheck = RETRY_SOON; // our view of the agents was stale; the row is the truth
+                    LOG.debugf("%s: CAS lost (%s)", key, result.outcome());
+                }
+            }
+            if (handoff == null && !waitingForSlot && (result == null || result.succeeded())) {
+                finishMove(key); // in place, or nothing to move any more
             }
         }
         if (row == null) {
@@ -214,6 +257,13 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         PartitionLeaseStatus next = row == null
                 ? LeaseStatuses.refused(previous, generation, bound, LeaseStatuses.UNASSIGNED, unheldReason, unheldMessage, now)
                 : LeaseStatuses.fromRow(previous, generation, bound, row, unheldReason, unheldMessage, now);
+        if (handoff != null && row != null && row.isHeld()) {
+            next = LeaseStatuses.withHandoff(next, handoff.target().value(), handoff.startedAt());
+            if (previous == null || !handoff.target().value().equals(previous.getHandoffTo())) {
+                events.normal(resource, Conditions.HANDOFF_REQUESTED, row.holder() + " is asked to release epoch "
+                        + row.epoch() + " for " + handoff.target() + " within " + assign.handoffTimeout().toMillis() + " ms");
+            }
+        }
 
         if (row != null) {
             syncHolderLabel(resource, context, row.holder());
@@ -254,7 +304,9 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 || LeaseStatuses.INVALID.equals(resource.getStatus().getPhase()));
         boolean owns = !refused && (bound == null || bound.equals(key.toString()))
                 && ownerOf(key).map(o -> Resources.same(o, resource)).orElse(true);
+        moves.cancel(ResourceID.fromResource(resource));
         if (owns) {
+            finishMove(key);
             planner.forget(key);
             store.lease(key).filter(row -> row.holder() != null).ifPresent(row -> {
                 if (store.release(key, row.holder(), row.epoch(), RELEASE_REASON).released()) {
@@ -340,7 +392,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         Map<AgentId, AgentView> byId = new HashMap<>();
         views.forEach(v -> byId.put(v.id(), v));
         List<Assigner.LeaseInput> inputs = leaseInputs(namespace, group, byId);
-        Assigner.Plan plan = Assigner.plan(inputs, agentInputs(group, views));
+        Assigner.Plan plan = planner.replan(namespace + "/" + group, () -> inputs, () -> agentInputs(group, views)).plan();
         Set<LeaseKey> moved = new HashSet<>();
         inputs.forEach(l -> {
             if (!Objects.equals(plan.target().get(l.key()), l.holder())) {
@@ -384,11 +436,11 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             // A lost agent keeps its leases until its session expires (unplanned loss waits for
             // expiry); a draining one gives them up now.
             boolean keeps = accepts || status != null && StreamAgentReconciler.LOST.equals(status.getPhase());
-            int held = leases.byIndex(BY_HOLDER, namespaced(agent, id.value())).size();
             return new AgentView(id, status == null || status.getSessionEpoch() == null ? 0 : status.getSessionEpoch(),
                     Objects.requireNonNullElse(agent.getSpec().getZone(), ""),
                     Math.max(1, Objects.requireNonNullElse(agent.getSpec().getWeight(), 1)),
-                    agent.getSpec().getCapacity(), held, accepts, keeps);
+                    agent.getSpec().getCapacity(), agent.getSpec().getSessionKeeper() == SessionKeeper.Agent,
+                    accepts, keeps);
         } catch (IllegalArgumentException | NullPointerException e) {
             return null; // an invalid StreamAgent is reported on itself, and takes no leases
         }
@@ -446,6 +498,168 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 .filter(pl -> pl.getStatus() == null || pl.getStatus().getBoundKey() == null
                         || key.toString().equals(pl.getStatus().getBoundKey()))
                 .toList());
+    }
+
+    /** Ends the move of {@code key}, if one was in flight, and lets the next waiting leases start theirs. */
+    private void finishMove(LeaseKey key) {
+        moves.finish(key).forEach(nudges::propagateEvent);
+    }
+
+    /**
+     * Failover of a dead holder's lease, together with the other leases of the same dead
+     * incarnation in this group: one batch compare-and-swap instead of one per lease. The first
+     * reconcile to get here runs the batch; the others of that incarnation wait for it, then find
+     * their row already moved (their own CAS answers ALREADY_HELD). Every CAS names "free or dead
+     * holder", so a stale view can only lose, never steal from a live agent.
+     */
+    private AcquireResult failover(PartitionLease resource, LeaseKey key, Lease row, AgentView target,
+                                   Map<AgentId, AgentView> views, Supplier<Assigner.Plan> replan) {
+        String namespace = resource.getMetadata().getNamespace();
+        String groupName = group(resource.getSpec());
+        String batch = namespace + "/" + groupName + "/" + row.holder() + "#" + row.holderSession();
+        CompletableFuture<Void> mine = new CompletableFuture<>();
+        CompletableFuture<Void> running = failovers.putIfAbsent(batch, mine);
+        if (running != null) {
+            running.join();
+            return store.acquire(AcquireRequest.ifFree(key, target.id(), target.sessionEpoch()), "AgentLost");
+        }
+        try {
+            // What we last read of its other leases says "live": plan them as the dead leases
+            // they are, all at once, and take this lease's target from that plan too.
+            planner.holderDied(row.holder());
+            Assigner.Plan plan = replan.get();
+            AgentView planned = views.get(plan.target().get(key));
+            AgentView ownTarget = planned != null && planned.acceptsLeases() ? planned : target;
+            AcquireRequest own = AcquireRequest.ifFree(key, ownTarget.id(), ownTarget.sessionEpoch());
+            Map<LeaseKey, AcquireRequest> requests = new HashMap<>();
+            requests.put(key, own);
+            List<ResourceID> siblings = new ArrayList<>();
+            for (PartitionLease sibling : leases.byIndex(BY_HOLDER, row.holder().value())) {
+                Optional<LeaseKey> siblingKey = keyString(sibling.getSpec()).map(k -> keyOf(sibling.getSpec()));
+                if (siblingKey.isEmpty() || requests.containsKey(siblingKey.get())
+                        || !namespace.equals(sibling.getMetadata().getNamespace())
+                        || !groupName.equals(group(sibling.getSpec()))
+                        || Objects.requireNonNullElse(sibling.getSpec().getFailoverDelaySeconds(), 0) > 0) {
+                    continue;
+                }
+                GroupPlanner.Known known = planner.known(siblingKey.get());
+                if (known != null && !row.holder().equals(known.holder())) {
+                    continue; // moved already
+                }
+                AgentView to = views.get(plan.target().get(siblingKey.get()));
+                if (to == null || !to.acceptsLeases()) {
+                    continue;
+                }
+                requests.put(siblingKey.get(), AcquireRequest.ifFree(siblingKey.get(), to.id(), to.sessionEpoch()));
+                siblings.add(ResourceID.fromResource(sibling));
+            }
+            if (requests.size() == 1) {
+                return store.acquire(own, "AgentLost");
+            }
+            AcquireResult mineResult = null;
+            for (AcquireResult r : store.acquireAll(requests.values(), "AgentLost")) {
+                planner.observed(r.lease().key(), r.lease().holder(), r.lease().holderLive(), r.lease().epoch());
+                if (r.lease().key().equals(key)) {
+                    mineResult = r;
+                }
+            }
+            LOG.infof("failover of %s (session %d): %d lease(s) moved in one batch", row.holder(), row.holderSession(),
+                    requests.size());
+            siblings.forEach(nudges::propagateEvent);
+            return Objects.requireNonNull(mineResult, "batch answered without " + key);
+        } finally {
+            failovers.remove(batch, mine);
+            mine.complete(null);
+        }
+    }
+
+    /**
+     * The leases an agent event concerns: those it holds, the unheld ones of its group, and those
+     * whose planned holder moved. Most agent events change nothing assignment reads (lease count,
+     * heartbeat): those cost a string compare, whatever the number of leases. JOSDK calls the
+     * mapper more than once per event (to index and to dispatch), so the answer is remembered
+     * per resourceVersion and every call for one version answers the same.
+     */
+    private Set<ResourceID> affectedBy(StreamAgent agent) {
+        if (agent.getSpec() == null || agent.getSpec().getAgentId() == null) {
+            return Set.of();
+        }
+        ResourceID id = ResourceID.fromResource(agent);
+        String version = agent.getMetadata().getResourceVersion();
+        MapperMemo last = agentMemos.get(id);
+        if (last != null && version != null && version.equals(last.resourceVersion())) {
+            return last.affected();
+        }
+        boolean present = agents != null && agents.get(id).isPresent();
+        String print = present ? assignmentPrint(agent) : "gone";
+        Set<ResourceID> affected = new HashSet<>();
+        if (last == null || !print.equals(last.print())) {
+            planner.changed();
+            String namespace = agent.getMetadata().getNamespace();
+            leases.byIndex(BY_HOLDER, agent.getSpec().getAgentId()).stream()
+                    .filter(pl -> pl.getMetadata().getNamespace().equals(namespace))
+                    .forEach(pl -> affected.add(ResourceID.fromResource(pl)));
+            leases.byIndex(UNHELD_BY_GROUP, namespaced(agent, agent.getSpec().getGroup()))
+                    .forEach(pl -> affected.add(ResourceID.fromResource(pl)));
+            affected.addAll(movedBy(namespace, agent.getSpec().getGroup()));
+        }
+        if (present) {
+            agentMemos.put(id, new MapperMemo(version, print, Set.copyOf(affected)));
+        } else {
+            agentMemos.remove(id);
+        }
+        return affected;
+    }
+
+    private record MapperMemo(String resourceVersion, String print, Set<ResourceID> affected) {
+    }
+
+    private static String assignmentPrint(StreamAgent agent) {
+        var spec = agent.getSpec();
+        var status = agent.getStatus();
+        return String.join("|", spec.getAgentId(), String.valueOf(spec.getGroup()), String.valueOf(spec.getZone()),
+                String.valueOf(spec.getWeight()), String.valueOf(spec.getCapacity()), String.valueOf(spec.getCordoned()),
+                String.valueOf(spec.getSessionKeeper()), String.valueOf(agent.getMetadata().getDeletionTimestamp()),
+                status == null ? "-" : status.getPhase() + "|" + status.getSessionEpoch() + "|" + readyReason(status));
+    }
+
+    /** Why the agent is (not) ready: tells a Lost agent whose session still runs from one whose session expired. */
+    private static String readyReason(io.streamhouse.lease.api.v1alpha1.StreamAgentStatus status) {
+        var ready = status.condition(Conditions.READY);
+        return ready == null ? "-" : ready.getReason();
+    }
+
+    /**
+     * Reacts to lease changes made in the database by others: a holder that released (handoff
+     * or shutdown). Our own writes come back too and are skipped when the row is already known.
+     */
+    private final class ChangeListener implements ChangeFeed.Listener {
+        @Override
+        public void leaseChanged(ChangeFeed.LeaseChange change) {
+            GroupPlanner.Known known = planner.known(change.key());
+            if (leases == null || known != null && known.epoch() == change.epoch()
+                    && Objects.equals(known.holder(), change.holder())) {
+                return;
+            }
+            leases.byIndex(BY_KEY, change.key().toString()).forEach(pl -> nudges.propagateEvent(ResourceID.fromResource(pl)));
+        }
+
+        @Override
+        public void sessionChanged(AgentId agent) {
+            // Leases hear of it through the StreamAgent, which publishes the new phase: acting
+            // before that would plan with the agent's old phase (say, give away the lease of an
+            // agent that just came back within its failoverDelaySeconds).
+            planner.changed();
+        }
+
+        @Override
+        public void resynced() {
+            if (leases == null) {
+                return;
+            }
+            moves.keysInFlight().forEach(key -> leases.byIndex(BY_KEY, key.toString())
+                    .forEach(pl -> nudges.propagateEvent(ResourceID.fromResource(pl))));
+        }
     }
 
     static LeaseKey keyOf(PartitionLeaseSpec spec) {

@@ -17,11 +17,13 @@ import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
 import io.javaoperatorsdk.operator.processing.event.source.inbound.SimpleInboundEventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
+import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentSpec;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentStatus;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.store.AgentRegistration;
+import io.streamhouse.lease.store.ChangeFeed;
 import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.store.Session;
 import java.time.Clock;
@@ -56,14 +58,37 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     private final EventRecorder events;
     private final AgentConfig config;
     private final Clock clock;
-    private IndexerResourceCache<StreamAgent> agents;
+    private volatile IndexerResourceCache<StreamAgent> agents;
     private final SimpleInboundEventSource<StreamAgent> nudges = new SimpleInboundEventSource<>("agent-nudges");
 
-    public StreamAgentReconciler(LeaseStore store, EventRecorder events, AgentConfig config, Clock clock) {
+    public StreamAgentReconciler(LeaseStore store, EventRecorder events, AgentConfig config, Clock clock,
+                                 ChangeNotifications changes) {
         this.store = store;
         this.events = events;
         this.config = config;
         this.clock = clock;
+        // An agent that keeps its own session registers and ends it without us: hear of it at once.
+        changes.subscribe(new ChangeFeed.Listener() {
+            @Override
+            public void leaseChanged(ChangeFeed.LeaseChange change) {
+            }
+
+            @Override
+            public void sessionChanged(AgentId agent) {
+                if (agents != null) {
+                    agents.byIndex(BY_AGENT_ID, agent.value())
+                            .forEach(a -> nudges.propagateEvent(ResourceID.fromResource(a)));
+                }
+            }
+
+            @Override
+            public void resynced() {
+                if (agents != null) {
+                    agents.list(a -> a.getSpec() != null && a.getSpec().getSessionKeeper() == SessionKeeper.Agent)
+                            .forEach(a -> nudges.propagateEvent(ResourceID.fromResource(a)));
+                }
+            }
+        });
     }
 
     @Override
@@ -106,7 +131,8 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         Presence presence = presence(agent, context.getSecondaryResource(Pod.class));
         Optional<Session> session = store.session(registration.agent());
         Duration recheck = null;
-        if (presence == Presence.READY || presence == Presence.DRAINING) {
+        boolean selfKept = agent.getSpec().getSessionKeeper() == SessionKeeper.Agent;
+        if ((presence == Presence.READY || presence == Presence.DRAINING) && !selfKept) {
             Session live = keepAlive(registration, session);
             session = Optional.of(live);
             recheck = registration.ttl().dividedBy(3);
@@ -114,12 +140,14 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             session.filter(Session::live).ifPresent(s -> store.expire(s.agent(), s.sessionEpoch()));
             session = store.session(registration.agent());
         } else if (session.isPresent() && session.get().live()) {
-            // Not renewed any more: look again just after it expires, to publish Lost.
+            // Not renewed by us (any more): look again just after it would expire, to publish Lost.
+            // An agent that renews its own session pushes that moment on; a session change it
+            // makes (register, end) arrives sooner through the change feed.
             recheck = Duration.between(session.get().observedAt(), session.get().expiresAt()).plusMillis(100);
         }
 
         StreamAgentStatus next = status(previous, generation, presence, session.orElse(null),
-                store.leasesHeldBy(registration.agent()).size(), now);
+                store.leasesHeldBy(registration.agent()).size(), selfKept, now);
         return Resources.finish(agent, next, recheck);
     }
 
@@ -207,7 +235,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     }
 
     private static StreamAgentStatus status(StreamAgentStatus previous, long generation, Presence presence,
-                                            Session session, int leaseCount, Instant now) {
+                                            Session session, int leaseCount, boolean selfKept, Instant now) {
         StreamAgentStatus next = new StreamAgentStatus();
         next.setObservedGeneration(generation);
         if (previous != null) {
@@ -221,7 +249,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         if (presence == Presence.READY && live) {
             next.setPhase(READY);
             reason = Conditions.AGENT_READY;
-            message = "session " + session.sessionEpoch() + " live, renewed by the operator";
+            message = "session " + session.sessionEpoch() + " live, renewed by the " + (selfKept ? "agent" : "operator");
         } else if (presence == Presence.DRAINING && live) {
             next.setPhase(DRAINING);
             reason = Conditions.DRAINING;

@@ -9,7 +9,7 @@ import org.junit.jupiter.api.Test;
 class HolderChoiceTest {
 
     static final AgentId A = AgentId.of("a");
-    static final AgentView B = new AgentView(AgentId.of("b"), 1, "", 1, null, 0, true, true);
+    static final AgentView B = new AgentView(AgentId.of("b"), 1, "", 1, null, false, true, true);
 
     @Test
     void keepsALiveHolderThatIsTheTarget() {

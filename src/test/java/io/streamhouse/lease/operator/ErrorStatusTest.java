@@ -15,7 +15,20 @@ import org.junit.jupiter.api.Test;
 class ErrorStatusTest {
 
     final Clock clock = Clock.fixed(Instant.parse("2026-11-27T10:00:00Z"), ZoneOffset.UTC);
-    final PartitionLeaseReconciler reconciler = new PartitionLeaseReconciler(null, null, clock);
+    final AssignConfig assign = new AssignConfig() {
+        @Override
+        public int maxMovesInFlight() {
+            return 4;
+        }
+
+        @Override
+        public java.time.Duration handoffTimeout() {
+            return java.time.Duration.ofSeconds(1);
+        }
+    };
+    // Neither the store nor the change feed is reached on this path; the feed is never started.
+    final PartitionLeaseReconciler reconciler = new PartitionLeaseReconciler(null, null, clock, assign,
+            new ChangeNotifications(null));
 
     PartitionLease heldLease() {
         PartitionLease lease = Fixtures.lease("ns", "p0", "orders", 0, "default");

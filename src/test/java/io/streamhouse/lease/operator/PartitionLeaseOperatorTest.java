@@ -13,7 +13,9 @@ import io.streamhouse.lease.api.v1alpha1.PartitionLease;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
+import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.store.AcquireRequest;
+import io.streamhouse.lease.store.AgentRegistration;
 import io.streamhouse.lease.store.HistoryEntry;
 import io.streamhouse.lease.store.Lease;
 import io.streamhouse.lease.store.LeaseStore;
@@ -378,5 +380,151 @@ class PartitionLeaseOperatorTest {
 
         PartitionLease back = awaitHeldBy("p0", "pod", 2);
         assertThat(back.getStatus().getPreviousHolder()).isEqualTo(id("pod"));
+    }
+
+    // ------------------------------------------------------------ handoffs, move limits, failover
+
+    /**
+     * An agent that runs the agent library (sessionKeeper Agent): the test plays the library,
+     * registering its session in the store (long ttl, so no renewals are needed).
+     */
+    void libraryAgent(String name) {
+        store.register(new AgentRegistration(AgentId.of(id(name)), "g1", "", "", Duration.ofMinutes(5)));
+        StreamAgent agent = Fixtures.agent(ns, name, id(name), "g1");
+        agent.getSpec().setSessionKeeper(SessionKeeper.Agent);
+        client.resource(agent).create();
+        awaitAgentReady(name);
+    }
+
+    void cordon(String agentName) {
+        client.resources(StreamAgent.class).inNamespace(ns).withName(agentName).edit(a -> {
+            a.getSpec().setCordoned(true);
+            return a;
+        });
+    }
+
+    /** Library agent "a" holds p0 at epoch 1; operator-kept "b" is ready; then "a" is cordoned. */
+    void libraryHolderOfP0CordonedWithStandbyB() {
+        libraryAgent("a");
+        createLease("p0", 0);
+        awaitHeldBy("p0", "a", 1);
+        createAgent("b");
+        awaitAgentReady("b");
+
+        cordon("a");
+    }
+
+    @Test
+    void aLibraryHolderIsAskedToHandOffAndTheNewHolderGetsTheNextEpochWhenItReleases() {
+        libraryHolderOfP0CordonedWithStandbyB();
+
+        eventually().until(() -> id("b").equals(get("p0").getStatus().getHandoffTo()));
+        PartitionLease asked = get("p0");
+        assertThat(asked.getStatus().getHolder()).as("still the holder until it releases").isEqualTo(id("a"));
+        assertThat(asked.getStatus().getEpoch()).isEqualTo(1);
+        assertThat(asked.getStatus().getHandoffRequestedAt()).isNotNull();
+        eventually().until(() -> eventMessages("p0").stream().anyMatch(m -> m.startsWith(id("a") + " is asked to release epoch 1 for " + id("b"))));
+
+        // What the library does on seeing handoffTo: finish the in-flight write, then release.
+        assertThat(store.release(LeaseKey.of(topic, 0), AgentId.of(id("a")), 1, "Released").released()).isTrue();
+
+        PartitionLease moved = awaitHeldBy("p0", "b", 2);
+        assertThat(moved.getStatus().getHandoffTo()).isNull();
+        assertThat(store.history(LeaseKey.of(topic, 0))).extracting(HistoryEntry::reason)
+                .as("taken on the release, not forced at the timeout").containsExactly("Assigned", "Released", "Handoff");
+    }
+
+    @Test
+    void aHandoffTheHolderIgnoresIsForcedAfterTheTimeout() {
+        libraryHolderOfP0CordonedWithStandbyB();
+        eventually().until(() -> id("b").equals(get("p0").getStatus().getHandoffTo()));
+
+        awaitHeldBy("p0", "b", 2);
+        assertThat(store.history(LeaseKey.of(topic, 0))).extracting(HistoryEntry::reason)
+                .containsExactly("Assigned", "HandoffForced");
+        eventually().until(() -> eventMessages("p0").stream()
+                .anyMatch(m -> m.startsWith(id("a") + " did not release within 4000 ms; moved to " + id("b"))));
+        assertThat(store.validate(LeaseKey.of(topic, 0), AgentId.of(id("a")), 1).isValid())
+                .as("the old holder is fenced").isFalse();
+    }
+
+    @Test
+    void plannedMovesNeverExceedTheLimitInFlight() {
+        libraryAgent("a");
+        int leases = 5;
+        for (int p = 0; p < leases; p++) {
+            createLease("p" + p, p);
+        }
+        for (int p = 0; p < leases; p++) {
+            awaitHeldBy("p" + p, "a", 1);
+        }
+        createAgent("b");
+        awaitAgentReady("b");
+
+        cordon("a");
+
+        // Play the library: release whatever is asked. A move is in flight from the request until
+        // the new holder has the next epoch in the database; the test profile allows 2.
+        AtomicInteger most = new AtomicInteger();
+        eventually().until(() -> {
+            int inFlight = 0;
+            for (int p = 0; p < leases; p++) {
+                PartitionLease pl = get("p" + p);
+                Lease row = store.lease(LeaseKey.of(topic, p)).orElseThrow();
+                if (pl.getStatus().getHandoffTo() != null && row.epoch() == pl.getStatus().getEpoch()) {
+                    inFlight++;
+                    if (row.holder() != null) {
+                        store.release(row.key(), row.holder(), row.epoch(), "Released");
+                    }
+                }
+            }
+            most.accumulateAndGet(inFlight, Math::max);
+            return store.leasesHeldBy(AgentId.of(id("b"))).size() == leases;
+        });
+        assertThat(most.get()).isBetween(1, 2);
+        for (int p = 0; p < leases; p++) {
+            awaitHeldBy("p" + p, "b", 2);
+        }
+    }
+
+    @Test
+    void aLostAgentsLeasesFailOverTogetherInOneBatch() {
+        Fixtures.node(client, "node-" + ns, "zone-a");
+        Fixtures.readyAgentPod(client, ns, "agent-pod", id("pod"), "g1", "node-" + ns);
+        awaitAgentReady("agent-pod");
+        int leases = 6;
+        for (int p = 0; p < leases; p++) {
+            // Pinned, so the standbys joining below do not rebalance them away first.
+            PartitionLease pl = Fixtures.lease(ns, "p" + p, topic, p, "g1");
+            pl.getSpec().setPreferredAgent(id("pod"));
+            client.resource(pl).create();
+        }
+        for (int p = 0; p < leases; p++) {
+            awaitHeldBy("p" + p, "pod", 1);
+        }
+        createAgent("b");
+        createAgent("c");
+        awaitAgentReady("b");
+        awaitAgentReady("c");
+
+        client.pods().inNamespace(ns).withName("agent-pod").withGracePeriod(0).delete();
+
+        eventually().until(() -> store.leasesHeldBy(AgentId.of(id("b"))).size()
+                + store.leasesHeldBy(AgentId.of(id("c"))).size() == leases);
+        List<Lease> rows = new java.util.ArrayList<>();
+        for (int p = 0; p < leases; p++) {
+            rows.add(store.lease(LeaseKey.of(topic, p)).orElseThrow());
+        }
+        assertThat(rows).extracting(Lease::epoch).containsOnly(2L);
+        for (int p = 0; p < leases; p++) {
+            assertThat(store.history(LeaseKey.of(topic, p))).extracting(HistoryEntry::reason).containsExactly("Assigned", "AgentLost");
+        }
+        assertThat(rows).extracting(Lease::acquiredAt).as("one transaction: one database now()").containsOnly(rows.get(0).acquiredAt());
+        assertThat(rows).extracting(Lease::holder).containsOnly(AgentId.of(id("b")), AgentId.of(id("c")));
+        for (int p = 0; p < leases; p++) {
+            int partition = p;
+            eventually().untilAsserted(() -> assertThat(get("p" + partition).getStatus().getEpoch())
+                    .as(() -> "p" + partition + " history " + store.history(LeaseKey.of(topic, partition))).isEqualTo(2));
+        }
     }
 }

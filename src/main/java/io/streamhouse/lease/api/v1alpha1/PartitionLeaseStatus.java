@@ -33,6 +33,31 @@ public class PartitionLeaseStatus extends ConditionedStatus {
             + " refuse changes of topic or partition on servers that do not enforce immutability.")
     private String boundKey;
 
+    @JsonPropertyDescription("Set while the operator asks the holder to hand this lease to another agent: the"
+            + " agent that will get it. A holder running the agent library finishes its in-flight write and"
+            + " releases; the new holder then gets epoch + 1 at once. If the holder does not release in time"
+            + " the move is forced (the old epoch is fenced either way).")
+    private String handoffTo;
+
+    @JsonPropertyDescription("When the handoff in handoffTo was requested (operator clock, RFC 3339).")
+    private String handoffRequestedAt;
+
+    public String getHandoffTo() {
+        return handoffTo;
+    }
+
+    public void setHandoffTo(String handoffTo) {
+        this.handoffTo = handoffTo;
+    }
+
+    public String getHandoffRequestedAt() {
+        return handoffRequestedAt;
+    }
+
+    public void setHandoffRequestedAt(String handoffRequestedAt) {
+        this.handoffRequestedAt = handoffRequestedAt;
+    }
+
     public String getHolder() {
         return holder;
     }
@@ -94,12 +119,13 @@ public class PartitionLeaseStatus extends ConditionedStatus {
         return o instanceof PartitionLeaseStatus s && sameConditions(s) && Objects.equals(holder, s.holder)
                 && Objects.equals(epoch, s.epoch) && Objects.equals(acquiredAt, s.acquiredAt)
                 && Objects.equals(previousHolder, s.previousHolder) && Objects.equals(transitions, s.transitions)
-                && Objects.equals(phase, s.phase) && Objects.equals(boundKey, s.boundKey);
+                && Objects.equals(phase, s.phase) && Objects.equals(boundKey, s.boundKey)
+                && Objects.equals(handoffTo, s.handoffTo) && Objects.equals(handoffRequestedAt, s.handoffRequestedAt);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(holder, epoch, acquiredAt, previousHolder, transitions, phase, boundKey,
+        return Objects.hash(holder, epoch, acquiredAt, previousHolder, transitions, phase, boundKey, handoffTo,
                 getObservedGeneration(), getConditions());
     }
 }

@@ -56,6 +56,13 @@ public class StreamAgentSpec {
             + " streamhouse.agent.session-timeout.")
     private Integer sessionTimeoutSeconds;
 
+    @Default("Operator")
+    @JsonPropertyDescription("Who keeps the agent's database session alive. Operator: the operator renews it"
+            + " while the pod is Ready, and moves its leases at once when they must move. Agent: the agent"
+            + " runs the StreamHouse agent library, which renews its own session and releases a lease when"
+            + " status.handoffTo asks it to (the move is forced after the operator's handoff timeout).")
+    private SessionKeeper sessionKeeper = SessionKeeper.Operator;
+
     public String getAgentId() {
         return agentId;
     }
@@ -120,16 +127,25 @@ public class StreamAgentSpec {
         this.sessionTimeoutSeconds = sessionTimeoutSeconds;
     }
 
+    public SessionKeeper getSessionKeeper() {
+        return sessionKeeper;
+    }
+
+    public void setSessionKeeper(SessionKeeper sessionKeeper) {
+        this.sessionKeeper = sessionKeeper;
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof StreamAgentSpec s && Objects.equals(agentId, s.agentId) && Objects.equals(group, s.group)
                 && Objects.equals(zone, s.zone) && Objects.equals(address, s.address)
                 && Objects.equals(capacity, s.capacity) && Objects.equals(weight, s.weight)
-                && Objects.equals(cordoned, s.cordoned) && Objects.equals(sessionTimeoutSeconds, s.sessionTimeoutSeconds);
+                && Objects.equals(cordoned, s.cordoned) && Objects.equals(sessionTimeoutSeconds, s.sessionTimeoutSeconds)
+                && sessionKeeper == s.sessionKeeper;
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(agentId, group, zone, address, capacity, weight, cordoned, sessionTimeoutSeconds);
+        return Objects.hash(agentId, group, zone, address, capacity, weight, cordoned, sessionTimeoutSeconds, sessionKeeper);
     }
 }

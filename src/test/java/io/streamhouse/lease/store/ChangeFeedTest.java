@@ -1,0 +1,110 @@
+package io.streamhouse.lease.store;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import com.zaxxer.hikari.HikariDataSource;
+import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.model.LeaseKey;
+import io.streamhouse.lease.testing.TestDatabases;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The change feed on a real PostgreSQL: what it reports, what it keeps quiet about, and reconnects. */
+class ChangeFeedTest {
+
+    static HikariDataSource dataSource;
+    static PostgresLeaseStore store;
+    static final List<ChangeFeed.LeaseChange> leases = new CopyOnWriteArrayList<>();
+    static final List<AgentId> sessions = new CopyOnWriteArrayList<>();
+    static final AtomicInteger resyncs = new AtomicInteger();
+    static ChangeFeed feed;
+
+    @BeforeAll
+    static void start() {
+        dataSource = TestDatabases.fresh("feed", 4);
+        store = new PostgresLeaseStore(dataSource);
+        feed = ChangeFeed.start(dataSource, new ChangeFeed.Listener() {
+            @Override
+            public void leaseChanged(ChangeFeed.LeaseChange change) {
+                leases.add(change);
+            }
+
+            @Override
+            public void sessionChanged(AgentId agent) {
+                sessions.add(agent);
+            }
+
+            @Override
+            public void resynced() {
+                resyncs.incrementAndGet();
+            }
+        });
+        await().atMost(Duration.ofSeconds(10)).until(feed::connected);
+    }
+
+    @AfterAll
+    static void stop() {
+        feed.close();
+        dataSource.close();
+    }
+
+    static AgentRegistration agent(String id) {
+        return new AgentRegistration(AgentId.of(id), "g", "z", "", Duration.ofSeconds(30));
+    }
+
+    @Test
+    void reportsEveryChangeOfHolderAndSessionButNoRenewal() {
+        Session a = store.register(agent("feed-a"));
+        LeaseKey key = LeaseKey.of("feed-topic", 0);
+        store.acquire(AcquireRequest.ifFree(key, a.agent(), a.sessionEpoch()), "Assigned");
+        store.renew(a.agent(), a.sessionEpoch());
+        store.renew(a.agent(), a.sessionEpoch());
+        store.release(key, a.agent(), 1, "Released");
+        store.expire(a.agent(), a.sessionEpoch());
+        Session b = store.register(agent("feed-b"));
+
+        await().atMost(Duration.ofSeconds(10)).until(() -> sessions.contains(b.agent()));
+        await().atMost(Duration.ofSeconds(10)).until(() -> leases.size() >= 2);
+        assertThat(leases).filteredOn(c -> c.key().equals(key)).containsExactly(
+                new ChangeFeed.LeaseChange(key, 1, a.agent()),
+                new ChangeFeed.LeaseChange(key, 1, null));
+        assertThat(sessions).filteredOn(id -> id.equals(a.agent()) || id.equals(b.agent()))
+                .as("register, expire, register; renewals say nothing")
+                .containsExactly(a.agent(), a.agent(), b.agent());
+    }
+
+    @Test
+    void reconnectsAfterItsConnectionIsKilledAndSaysSo() throws SQLException {
+        int before = resyncs.get();
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                     + " WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")) {
+            assertThat(rs.next()).as("the feed's connection was found").isTrue();
+        }
+        await().atMost(Duration.ofSeconds(20)).until(() -> resyncs.get() > before && feed.connected());
+
+        Session c = store.register(agent("feed-c"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> sessions.contains(c.agent()));
+    }
+
+    @Test
+    void parsesPayloadsAndRefusesOddOnes() {
+        assertThat(ChangeFeed.parse("my.topic/12 7 agent-1"))
+                .isEqualTo(new ChangeFeed.LeaseChange(LeaseKey.of("my.topic", 12), 7, AgentId.of("agent-1")));
+        assertThat(ChangeFeed.parse("t/0 3 ")).isEqualTo(new ChangeFeed.LeaseChange(LeaseKey.of("t", 0), 3, null));
+        assertThatThrownBy(() -> ChangeFeed.parse("t/0 3")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("expected 'topic/partition epoch holder'");
+        assertThatThrownBy(() -> ChangeFeed.parse("t 3 a")).isInstanceOf(IllegalArgumentException.class);
+    }
+}
