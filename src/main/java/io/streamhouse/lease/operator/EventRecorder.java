@@ -4,25 +4,48 @@ import io.fabric8.kubernetes.api.model.EventBuilder;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.ObjectReferenceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
 import java.time.Clock;
 import java.util.UUID;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.jboss.logging.Logger;
 
-/** Kubernetes Events (shown by {@code kubectl describe}); a failure to record one never fails a reconcile. */
+/**
+ * Kubernetes Events (shown by {@code kubectl describe}). Best effort and asynchronous, as
+ * client-go's recorder is: they are written by one background thread from a bounded queue, so
+ * that a failover of a thousand leases writes holders and epochs first and its Events after;
+ * when the queue is full an Event is dropped (and counted in the log), never a reconcile delayed.
+ */
 @ApplicationScoped
 public class EventRecorder {
 
     static final String COMPONENT = "streamhouse-lease-operator";
+    static final int QUEUE = 20_000;
     private static final Logger LOG = Logger.getLogger(EventRecorder.class);
 
     private final KubernetesClient client;
     private final Clock clock;
+    private final ThreadPoolExecutor writer = new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS,
+            new LinkedBlockingQueue<>(QUEUE), r -> {
+                Thread t = new Thread(r, "event-recorder");
+                t.setDaemon(true);
+                return t;
+            });
+    private final AtomicLong dropped = new AtomicLong();
 
     public EventRecorder(KubernetesClient client, Clock clock) {
         this.client = client;
         this.clock = clock;
+    }
+
+    void stop(@Observes ShutdownEvent event) {
+        writer.shutdown();
     }
 
     public void normal(HasMetadata about, String reason, String message) {
@@ -35,6 +58,18 @@ public class EventRecorder {
 
     private void record(HasMetadata about, String type, String reason, String message) {
         String now = clock.instant().toString();
+        try {
+            writer.execute(() -> write(about, type, reason, message, now));
+        } catch (RejectedExecutionException e) {
+            long n = dropped.incrementAndGet();
+            if (n == 1 || n % 1000 == 0) {
+                LOG.warnf("event queue full (%d pending): %d event(s) dropped so far, latest %s on %s", QUEUE, n,
+                        reason, about.getMetadata().getName());
+            }
+        }
+    }
+
+    private void write(HasMetadata about, String type, String reason, String message, String now) {
         String namespace = about.getMetadata().getNamespace();
         try {
             client.v1().events().inNamespace(namespace).resource(new EventBuilder()
@@ -52,7 +87,7 @@ public class EventRecorder {
                     .withNewSource().withComponent(COMPONENT).endSource()
                     .withReportingComponent(COMPONENT)
                     .build()).create();
-        } catch (KubernetesClientException e) {
+        } catch (RuntimeException e) { // KubernetesClientException, or the client closing at shutdown
             LOG.warnf("could not record event %s on %s/%s: %s", reason, namespace, about.getMetadata().getName(),
                     e.getMessage());
         }

@@ -10,6 +10,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
@@ -28,7 +29,12 @@ final class GroupPlanner {
     record Known(AgentId holder, boolean live, long epoch) {
     }
 
-    private record Cached(Assigner.Plan plan, Map<LeaseKey, AgentId> assumed, long version, long computedAt) {
+    private record Cached(Assigner.Plan plan, Map<LeaseKey, AgentId> assumed, long version, long computedAt,
+                          long tookNanos) {
+        /** Re-plan at most every DEBOUNCE, and never spend more than a third of the time planning. */
+        boolean recent(long now) {
+            return now - computedAt < Math.max(DEBOUNCE.toNanos(), 2 * tookNanos);
+        }
     }
 
     /**
@@ -78,13 +84,38 @@ final class GroupPlanner {
                                     Supplier<List<AgentInput>> agents) {
         Cached cached = plans.get(group);
         long now = System.nanoTime();
-        boolean fresh = cached != null && cached.plan().target().containsKey(key)
-                && Objects.equals(cached.assumed().get(key), holder)
-                && (cached.version() == version.get() || now - cached.computedAt() < DEBOUNCE.toNanos());
-        if (fresh) {
-            return new Planned(cached.plan(), cached.version() == version.get());
+        boolean current = cached != null && cached.version() == version.get();
+        boolean recent = current || cached != null && cached.recent(now);
+        boolean covers = cached != null && cached.plan().target().containsKey(key);
+        // The plan still holds for this lease when it assumed this holder, or when the lease has
+        // since moved to where the plan wanted it (a failover batch, a finished handoff).
+        boolean consistent = covers && (Objects.equals(cached.assumed().get(key), holder)
+                || Objects.equals(cached.plan().target().get(key), holder));
+        if (recent && consistent) {
+            return new Planned(cached.plan(), current);
+        }
+        if (recent && !covers && !current) {
+            // A lease newer than the plan: wait for the next one rather than re-plan per lease,
+            // so that creating thousands of leases costs a plan per DEBOUNCE, not per lease.
+            return new Planned(cached.plan(), false);
         }
         return replan(group, leases, agents);
+    }
+
+    /**
+     * When {@code key} is newer than the group's plan and a new plan is not yet due: how long
+     * until it is. Asked before anything else, so a burst of new leases waits without a
+     * database read each.
+     */
+    synchronized Optional<Duration> untilPlanned(String group, LeaseKey key) {
+        Cached cached = plans.get(group);
+        long now = System.nanoTime();
+        if (cached == null || cached.plan().target().containsKey(key) || cached.version() == version.get()
+                || !cached.recent(now)) {
+            return Optional.empty();
+        }
+        long due = Math.max(DEBOUNCE.toNanos(), 2 * cached.tookNanos()) - (now - cached.computedAt());
+        return Optional.of(Duration.ofNanos(Math.max(due, Duration.ofMillis(10).toNanos())));
     }
 
     /** Recomputes the group's plan now, whatever the debounce says. */
@@ -95,7 +126,8 @@ final class GroupPlanner {
         Map<LeaseKey, AgentId> assumed = new HashMap<>();
         inputs.forEach(l -> assumed.put(l.key(), l.holder()));
         Assigner.Plan plan = Assigner.plan(inputs, agents.get());
-        plans.put(group, new Cached(plan, assumed, at, now));
+        long done = System.nanoTime();
+        plans.put(group, new Cached(plan, assumed, at, done, done - now));
         return new Planned(plan, at == version.get());
     }
 }

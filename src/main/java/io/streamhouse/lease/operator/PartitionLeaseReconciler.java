@@ -159,6 +159,10 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         if (previous == null || !Objects.equals(previous.getObservedGeneration(), generation)) {
             planner.changed(); // new lease, or its pin or group changed
         }
+        Optional<Duration> untilPlanned = planner.untilPlanned(namespaced(resource, group(resource.getSpec())), key);
+        if (untilPlanned.isPresent()) {
+            return UpdateControl.<PartitionLease>noUpdate().rescheduleAfter(untilPlanned.get());
+        }
         Lease row = store.lease(key).orElse(null);
         if (row != null) {
             planner.observed(key, row.holder(), row.holderLive(), row.epoch());
@@ -186,6 +190,10 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             GroupPlanner.Planned planned = planner.plan(namespaced(resource, groupName), key,
                     planHolder(holder, holderLive, views),
                     () -> leaseInputs(namespace, groupName, views), () -> agentInputs(groupName, group));
+            if (!planned.upToDate() && !planned.plan().target().containsKey(key)) {
+                // New since the last plan: the next one (within DEBOUNCE) will place it.
+                return UpdateControl.<PartitionLease>noUpdate().rescheduleAfter(GroupPlanner.DEBOUNCE);
+            }
             if (!planned.upToDate()) {
                 recheck = GroupPlanner.DEBOUNCE; // acted on a plan that predates the last change
             }

@@ -25,6 +25,8 @@ public class StoreProducer {
 
     private LocalPostgres embedded;
     private HikariDataSource pool;
+    private HikariDataSource renewalPool;
+    private Database.PoolSettings settings;
 
     @Produces
     @Singleton
@@ -44,8 +46,9 @@ public class StoreProducer {
                     ************************************************************************""",
                     embedded.port(), embedded.dataDirectory());
         }
-        pool = Database.pool(new Database.PoolSettings(url, config.user(), config.password(),
-                config.poolSize(), config.connectTimeout()));
+        settings = new Database.PoolSettings(url, config.user(), config.password(), config.poolSize(),
+                config.connectTimeout());
+        pool = Database.pool(settings);
         int applied = Database.migrate(pool);
         LOG.infof("lease store ready on %s (%d migration(s) applied)", redact(url), applied);
         return pool;
@@ -57,7 +60,24 @@ public class StoreProducer {
         return new PostgresLeaseStore(dataSource);
     }
 
+    /**
+     * Session renewals on a connection of their own: a burst of lease work (thousands of leases
+     * at start-up or failover) must never delay the renewals that keep every agent alive.
+     * {@code main} is asked for so that the main pool (and the embedded server) exist first.
+     */
+    synchronized LeaseStore renewalStore(DataSource main) {
+        if (renewalPool != null) {
+            return new PostgresLeaseStore(renewalPool);
+        }
+        renewalPool = Database.pool(new Database.PoolSettings(settings.url(), settings.user(), settings.password(), 1,
+                settings.connectTimeout()), "streamhouse-session-renewals");
+        return new PostgresLeaseStore(renewalPool);
+    }
+
     void stop(@Observes ShutdownEvent event) {
+        if (renewalPool != null) {
+            renewalPool.close();
+        }
         if (pool != null) {
             pool.close();
         }

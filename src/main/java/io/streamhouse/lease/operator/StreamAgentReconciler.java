@@ -55,6 +55,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     enum Presence { READY, DRAINING, POD_NOT_READY, POD_GONE }
 
     private final LeaseStore store;
+    private final AgentSessions sessions;
     private final EventRecorder events;
     private final AgentConfig config;
     private final Clock clock;
@@ -62,8 +63,15 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     private final SimpleInboundEventSource<StreamAgent> nudges = new SimpleInboundEventSource<>("agent-nudges");
 
     public StreamAgentReconciler(LeaseStore store, EventRecorder events, AgentConfig config, Clock clock,
-                                 ChangeNotifications changes) {
+                                 ChangeNotifications changes, AgentSessions sessions) {
         this.store = store;
+        this.sessions = sessions;
+        // A kept session that could not be renewed: reconcile its agent (it registers anew if present).
+        sessions.onLost(agent -> {
+            if (agents != null) {
+                agents.byIndex(BY_AGENT_ID, agent.value()).forEach(a -> nudges.propagateEvent(ResourceID.fromResource(a)));
+            }
+        });
         this.events = events;
         this.config = config;
         this.clock = clock;
@@ -132,18 +140,22 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         Optional<Session> session = store.session(registration.agent());
         Duration recheck = null;
         boolean selfKept = agent.getSpec().getSessionKeeper() == SessionKeeper.Agent;
-        if ((presence == Presence.READY || presence == Presence.DRAINING) && !selfKept) {
+        boolean present = presence == Presence.READY || presence == Presence.DRAINING;
+        if (present && !selfKept) {
             Session live = keepAlive(registration, session);
             session = Optional.of(live);
-            recheck = registration.ttl().dividedBy(3);
-        } else if (presence == Presence.POD_GONE) {
-            session.filter(Session::live).ifPresent(s -> store.expire(s.agent(), s.sessionEpoch()));
-            session = store.session(registration.agent());
-        } else if (session.isPresent() && session.get().live()) {
-            // Not renewed by us (any more): look again just after it would expire, to publish Lost.
-            // An agent that renews its own session pushes that moment on; a session change it
-            // makes (register, end) arrives sooner through the change feed.
-            recheck = Duration.between(session.get().observedAt(), session.get().expiresAt()).plusMillis(100);
+            recheck = registration.ttl().dividedBy(3); // to refresh the lease count; renewals run apart
+        } else {
+            sessions.drop(registration.agent());
+            if (presence == Presence.POD_GONE) {
+                session.filter(Session::live).ifPresent(s -> store.expire(s.agent(), s.sessionEpoch()));
+                session = store.session(registration.agent());
+            } else if (session.isPresent() && session.get().live()) {
+                // Not renewed by us (any more): look again just after it would expire, to publish
+                // Lost. An agent that renews its own session pushes that moment on; a session
+                // change it makes (register, end) arrives sooner through the change feed.
+                recheck = Duration.between(session.get().observedAt(), session.get().expiresAt()).plusMillis(100);
+            }
         }
 
         StreamAgentStatus next = status(previous, generation, presence, session.orElse(null),
@@ -176,6 +188,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         if (owns) {
             // Ends the session at once: its leases fail over now instead of after the timeout.
             // The current incarnation, read from the store: the status may lag a re-registration.
+            sessions.drop(AgentId.of(id));
             store.session(AgentId.of(id)).filter(Session::live)
                     .ifPresent(s -> store.expire(s.agent(), s.sessionEpoch()));
             agents.byIndex(BY_AGENT_ID, id).stream().filter(a -> !Resources.same(a, agent))
@@ -202,12 +215,15 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             Session s = session.get();
             boolean current = s.zone().equals(registration.zone()) && s.address().equals(registration.address())
                     && s.ttl().equals(registration.ttl());
-            if ((current || store.updateRegistration(registration, s.sessionEpoch()))
-                    && store.renew(registration.agent(), s.sessionEpoch())) {
-                return store.session(registration.agent()).orElseThrow();
+            if (current || store.updateRegistration(registration, s.sessionEpoch())) {
+                // Renewed from now on by the renewer (adopted as is after an operator restart).
+                sessions.keep(registration.agent(), s.sessionEpoch(), registration.ttl());
+                return s;
             }
         }
-        return store.register(registration);
+        Session registered = store.register(registration);
+        sessions.keep(registration.agent(), registered.sessionEpoch(), registration.ttl());
+        return registered;
     }
 
     static Presence presence(StreamAgent agent, Optional<Pod> pod) {

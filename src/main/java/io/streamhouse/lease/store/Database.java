@@ -33,8 +33,12 @@ public final class Database {
     }
 
     public static HikariDataSource pool(PoolSettings settings) {
+        return pool(settings, "streamhouse-lease-store");
+    }
+
+    public static HikariDataSource pool(PoolSettings settings, String name) {
         HikariConfig config = new HikariConfig();
-        config.setPoolName("streamhouse-lease-store");
+        config.setPoolName(name);
         config.setJdbcUrl(settings.url());
         config.setUsername(settings.user());
         config.setPassword(settings.password());

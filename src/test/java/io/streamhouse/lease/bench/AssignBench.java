@@ -1,0 +1,454 @@
+package io.streamhouse.lease.bench;
+
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.api.model.NodeBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.PodStatusBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
+import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+import io.fabric8.mockwebserver.http.MockResponse;
+import io.fabric8.mockwebserver.http.RecordedRequest;
+import io.streamhouse.lease.api.v1alpha1.PartitionLease;
+import io.streamhouse.lease.api.v1alpha1.PartitionLeaseSpec;
+import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.store.LocalPostgres;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.sql.Timestamp;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.stream.Stream;
+
+/**
+ * Assignment and failover figures: the packaged operator runs as its own process against the
+ * Fabric8 mock API server (CRUD mode, in this process, counting every request) and an embedded
+ * PostgreSQL, with pod agents kept by the operator. For each size (leases x agents):
+ * initial assignment, steady-state writes, heap, graceful stop of one agent, crash of another.
+ *
+ * <p>Run: {@code bench/assign-bench.sh [sizes]}, sizes like {@code 1000x10,10000x100}.
+ */
+public final class AssignBench {
+
+    static final String NS = "bench";
+    static final String GROUP = "default";
+    static final int TOPICS = 10;
+    static final Duration SESSION_TIMEOUT = Duration.ofSeconds(20);
+    static final String HOLD_FINALIZER = "bench.streamhouse.io/hold";
+
+    record Size(int leases, int agents) {
+        static Size parse(String s) {
+            String[] p = s.toLowerCase(Locale.ROOT).split("x");
+            return new Size(Integer.parseInt(p[0].trim()), Integer.parseInt(p[1].trim()));
+        }
+
+        @Override
+        public String toString() {
+            return leases + " leases x " + agents + " agents";
+        }
+    }
+
+    /** What one size measured. */
+    record Figures(Size size, Duration boot, Duration assign, double apiWritesPerSec, double leaderWritesPerSec,
+                   double dbRowWritesPerSec, long heapUsedMb, int gracefulMoved, Duration graceful, int crashMoved,
+                   Duration crashTotal, Duration crashAfterExpiry) {
+    }
+
+    /** Counts writes (anything but GET) reaching the mock API server, leader election apart. */
+    static final class CountingDispatcher extends KubernetesCrudDispatcher {
+        final LongAdder writes = new LongAdder();
+        final LongAdder leaderWrites = new LongAdder();
+        final AtomicLong lastWriteNanos = new AtomicLong(System.nanoTime());
+
+        @Override
+        public MockResponse dispatch(RecordedRequest request) {
+            if (!"GET".equals(request.getMethod())) {
+                if (request.getPath().contains("/apis/coordination.k8s.io/")) {
+                    leaderWrites.increment();
+                } else {
+                    writes.increment();
+                    lastWriteNanos.set(System.nanoTime());
+                }
+            }
+            return super.dispatch(request);
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        String spec = args.length > 0 && !args[0].isBlank() ? args[0] : "1000x10,1000x100,10000x10,10000x100";
+        Path jar = Path.of("target/quarkus-app/quarkus-run.jar");
+        if (!Files.exists(jar)) {
+            throw new IllegalStateException(jar + " is missing: run mvn package first (bench/assign-bench.sh does)");
+        }
+        List<Figures> all = new ArrayList<>();
+        try (LocalPostgres pg = LocalPostgres.start(null, Map.of("max_connections", "100"))) {
+            int n = 0;
+            for (String s : spec.split(",")) {
+                Size size = Size.parse(s);
+                String db = "bench" + (n++);
+                try (Connection c = DriverManager.getConnection(pg.jdbcUrl("postgres")); Statement st = c.createStatement()) {
+                    st.execute("CREATE DATABASE " + db);
+                }
+                Figures f = new AssignBench(size, pg.jdbcUrl(db), jar).run();
+                all.add(f);
+                print(List.of(f));
+            }
+        }
+        System.out.println();
+        System.out.println("==== summary (" + Runtime.getRuntime().availableProcessors() + " cores, mock API server,"
+                + " embedded PostgreSQL, operator-kept pod agents, session timeout " + SESSION_TIMEOUT.toSeconds() + " s) ====");
+        print(all);
+        System.exit(0);
+    }
+
+    static void print(List<Figures> figures) {
+        System.out.printf("%-24s %9s %9s %11s %11s %9s %9s %14s %16s %18s%n", "size", "boot", "all Held",
+                "API wr/s", "lease wr/s", "DB rows/s", "heap MB", "graceful stop", "crash total", "crash after expiry");
+        for (Figures f : figures) {
+            System.out.printf("%-24s %8.1fs %8.1fs %11.2f %11.2f %9.2f %9d %9.2fs/%-4d %11.2fs/%-4d %17.2fs%n",
+                    f.size(), secs(f.boot()), secs(f.assign()), f.apiWritesPerSec(), f.leaderWritesPerSec(),
+                    f.dbRowWritesPerSec(), f.heapUsedMb(), secs(f.graceful()), f.gracefulMoved(), secs(f.crashTotal()),
+                    f.crashMoved(), secs(f.crashAfterExpiry()));
+        }
+    }
+
+    static double secs(Duration d) {
+        return d.toNanos() / 1e9;
+    }
+
+    private final Size size;
+    private final String dbUrl;
+    private final Path jar;
+    private final Map<String, String[]> holders = new ConcurrentHashMap<>(); // lease name -> {holder, epoch, phase}
+
+    AssignBench(Size size, String dbUrl, Path jar) {
+        this.size = size;
+        this.dbUrl = dbUrl;
+        this.jar = jar;
+    }
+
+    Figures run() throws Exception {
+        System.out.println("---- " + size + " ----");
+        CountingDispatcher dispatcher = new CountingDispatcher();
+        KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
+                dispatcher, false);
+        server.init();
+        Process operator = null;
+        try (KubernetesClient client = server.createClient()) {
+            installCrds(client);
+            client.namespaces().resource(new io.fabric8.kubernetes.api.model.NamespaceBuilder()
+                    .withNewMetadata().withName(NS).endMetadata().build()).create();
+            // Everything exists before the operator starts (creating 10,000 objects in the mock
+            // takes minutes and would measure the mock): what is timed is a cold start of the
+            // operator assigning every lease.
+            for (String zone : List.of("a", "b", "c")) {
+                client.nodes().resource(new NodeBuilder().withNewMetadata().withName("node-" + zone)
+                        .withLabels(Map.of(StreamAgent.ZONE_NODE_LABEL, "zone-" + zone)).endMetadata().build()).create();
+            }
+            parallel(size.agents(), i -> readyPod(client, i));
+            long made = System.nanoTime();
+            parallel(size.leases(), i -> createLease(client, i));
+            Duration create = Duration.ofNanos(System.nanoTime() - made);
+            System.out.printf("created %d pods and %d leases in the mock API server in %.1f s%n", size.agents(),
+                    size.leases(), secs(create));
+            var informer = client.resources(PartitionLease.class).inNamespace(NS).inform(new Tracker());
+
+            long t0 = System.nanoTime();
+            long writesBefore = dispatcher.writes.sum();
+            operator = startOperator(server.url("/"));
+            waitFor("all leases Held", Duration.ofMinutes(20), () -> heldCount() == size.leases());
+            Duration assign = Duration.ofNanos(System.nanoTime() - t0);
+            Duration boot = bootTime();
+            long initialWrites = dispatcher.writes.sum() - writesBefore;
+            System.out.printf("initial assignment: all %d leases Held %.1f s after the operator process started"
+                    + " (%.1f s of it JVM and Quarkus boot); %d API writes meanwhile (%.1f per lease, %.0f/s)%n",
+                    size.leases(), secs(assign), secs(boot), initialWrites, (double) initialWrites / size.leases(),
+                    initialWrites / secs(assign.minus(boot)));
+
+            // Steady state: wait for the last writes (Events are written after the statuses, at the
+            // mock's pace; lease counts follow within a renewal period), then count writes over a
+            // window with nothing changing.
+            waitFor("quiet API", Duration.ofMinutes(15),
+                    () -> System.nanoTime() - dispatcher.lastWriteNanos.get() > Duration.ofSeconds(8).toNanos());
+            Duration window = Duration.ofSeconds(20);
+            long w0 = dispatcher.writes.sum();
+            long l0 = dispatcher.leaderWrites.sum();
+            long d0 = dbRowWrites();
+            long s0 = System.nanoTime();
+            await().pollDelay(window).atMost(window.plusSeconds(5)).until(() -> true);
+            double elapsed = (System.nanoTime() - s0) / 1e9;
+            double apiRate = (dispatcher.writes.sum() - w0) / elapsed;
+            double leaderRate = (dispatcher.leaderWrites.sum() - l0) / elapsed;
+            double dbRate = (dbRowWrites() - d0) / elapsed;
+            System.out.printf("steady state over %.0f s: API writes %.2f/s (leader election lease %.2f/s),"
+                    + " database rows written %.2f/s%n", elapsed, apiRate, leaderRate, dbRate);
+            long heapMb = heapUsedMb(operator.pid());
+            System.out.printf("operator heap used after a full GC: %d MB%n", heapMb);
+
+            // Graceful stop: the pod is deleted but kept Terminating (a finalizer, as a preStop
+            // would): the agent drains while it still runs.
+            String drained = busiestAgent(null);
+            int gracefulMoved = leasesOf(drained);
+            client.pods().inNamespace(NS).withName(drained).patch(PatchContext.of(PatchType.JSON_MERGE),
+                    "{\"metadata\":{\"finalizers\":[\"" + HOLD_FINALIZER + "\"]}}");
+            long g0 = System.nanoTime();
+            client.pods().inNamespace(NS).withName(drained).delete();
+            waitFor("graceful stop moved", Duration.ofMinutes(5), () -> leasesOf(drained) == 0 && heldCount() == size.leases());
+            Duration graceful = Duration.ofNanos(System.nanoTime() - g0);
+            System.out.printf("graceful stop of %s: %d leases Held by others after %.2f s%n", drained, gracefulMoved,
+                    secs(graceful));
+            client.pods().inNamespace(NS).withName(drained).patch(PatchContext.of(PatchType.JSON_MERGE),
+                    "{\"metadata\":{\"finalizers\":null}}");
+
+            // Crash: the pod stops being Ready (what the kubelet reports for a dead process); its
+            // session is no longer renewed and expires, then its leases fail over.
+            String crashed = busiestAgent(drained);
+            int crashMoved = leasesOf(crashed);
+            Instant c0 = Instant.now();
+            long c0n = System.nanoTime();
+            setReady(client, crashed, false);
+            waitFor("crash moved", Duration.ofMinutes(5), () -> leasesOf(crashed) == 0 && heldCount() == size.leases());
+            Duration crashTotal = Duration.ofNanos(System.nanoTime() - c0n);
+            Instant done = c0.plus(crashTotal);
+            Instant expiry = sessionExpiry(crashed);
+            Duration afterExpiry = Duration.between(expiry, done);
+            System.out.printf("crash of %s: %d leases Held by others %.2f s after the crash, %.2f s after its session"
+                    + " expired%n", crashed, crashMoved, secs(crashTotal), secs(afterExpiry));
+            informer.close();
+            return new Figures(size, boot, assign, apiRate, leaderRate, dbRate, heapMb, gracefulMoved, graceful,
+                    crashMoved, crashTotal, afterExpiry);
+        } finally {
+            if (operator != null) {
+                operator.destroy();
+                if (!operator.waitFor(20, TimeUnit.SECONDS)) {
+                    operator.destroyForcibly();
+                }
+            }
+            server.destroy();
+        }
+    }
+
+    // ------------------------------------------------------------------ cluster and operator
+
+    private Path log;
+
+    /** Quarkus's own "started in" figure from the operator log. */
+    Duration bootTime() throws IOException {
+        var m = java.util.regex.Pattern.compile("started in (\\d+\\.\\d+)s").matcher(Files.readString(log));
+        return m.find() ? Duration.ofMillis((long) (Double.parseDouble(m.group(1)) * 1000)) : Duration.ZERO;
+    }
+
+    static void installCrds(KubernetesClient client) throws IOException {
+        try (Stream<Path> files = Files.list(Path.of("crds"))) {
+            for (Path file : files.filter(f -> f.toString().endsWith(".yml")).sorted().toList()) {
+                try (InputStream in = Files.newInputStream(file)) {
+                    client.load(in).create();
+                }
+            }
+        }
+    }
+
+    /**
+     * The packaged operator as production runs it, but for two settings: profile "bench" (no
+     * leader election: the mock API server cannot answer its permission check; production adds
+     * one coordination Lease renewal per 2 s, whatever the scale) and a kubeconfig for the mock.
+     */
+    Process startOperator(String apiServer) throws IOException {
+        Path dir = Path.of("target/bench");
+        Files.createDirectories(dir);
+        log = dir.resolve("operator-" + size.leases() + "x" + size.agents() + ".log");
+        Path kubeconfig = dir.resolve("kubeconfig-" + size.leases() + "x" + size.agents());
+        Files.writeString(kubeconfig, """
+                apiVersion: v1
+                kind: Config
+                clusters: [{name: mock, cluster: {server: "%s"}}]
+                contexts: [{name: mock, context: {cluster: mock, namespace: %s, user: bench}}]
+                current-context: mock
+                users: [{name: bench, user: {token: bench}}]
+                """.formatted(apiServer, NS));
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<String> cmd = List.of(java, "-Xmx2g",
+                "-Dquarkus.profile=bench",
+                "-Dquarkus.http.port=0",
+                "-Dstreamhouse.db.url=" + dbUrl,
+                "-Dstreamhouse.cluster-check.enabled=false",
+                "-Dstreamhouse.agent.session-timeout=" + SESSION_TIMEOUT.toSeconds() + "s",
+                "-jar", jar.toString());
+        System.out.println("operator log: " + log);
+        ProcessBuilder builder = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+        builder.environment().put("KUBECONFIG", kubeconfig.toAbsolutePath().toString());
+        Process process = builder.start();
+        Runtime.getRuntime().addShutdownHook(new Thread(process::destroyForcibly));
+        return process;
+    }
+
+    static Pod readyPod(KubernetesClient client, int i) {
+        String name = "agent-" + i;
+        client.pods().inNamespace(NS).resource(new PodBuilder()
+                .withNewMetadata().withName(name).withNamespace(NS)
+                    .withLabels(Map.of(StreamAgent.AGENT_LABEL, "true"))
+                    .withAnnotations(Map.of(StreamAgent.AGENT_ID_ANNOTATION, name, StreamAgent.GROUP_ANNOTATION, GROUP,
+                            StreamAgent.ADDRESS_ANNOTATION, name + ":9092"))
+                .endMetadata()
+                .withNewSpec().withNodeName("node-" + "abc".charAt(i % 3))
+                    .addNewContainer().withName("agent").withImage("streamhouse/agent:bench").endContainer()
+                .endSpec().build()).create();
+        return setReady(client, name, true);
+    }
+
+    static Pod setReady(KubernetesClient client, String name, boolean ready) {
+        Pod pod = client.pods().inNamespace(NS).withName(name).get();
+        pod.setStatus(new PodStatusBuilder().withPhase("Running").addNewCondition().withType("Ready")
+                .withStatus(ready ? "True" : "False").endCondition().build());
+        return client.pods().inNamespace(NS).resource(pod).updateStatus();
+    }
+
+    static PartitionLease createLease(KubernetesClient client, int i) {
+        PartitionLease lease = new PartitionLease();
+        int topic = i % TOPICS;
+        int partition = i / TOPICS;
+        lease.getMetadata().setName("t" + topic + "-p" + partition);
+        lease.getMetadata().setNamespace(NS);
+        PartitionLeaseSpec spec = new PartitionLeaseSpec();
+        spec.setTopic("topic-" + topic);
+        spec.setPartition(partition);
+        spec.setAgentGroup(GROUP);
+        lease.setSpec(spec);
+        return client.resource(lease).create();
+    }
+
+    // ------------------------------------------------------------------ observing
+
+    /** Keeps holder, epoch and phase of every lease, from a watch (as an agent or kubectl would see them). */
+    final class Tracker implements ResourceEventHandler<PartitionLease> {
+        @Override
+        public void onAdd(PartitionLease pl) {
+            record(pl);
+        }
+
+        @Override
+        public void onUpdate(PartitionLease old, PartitionLease pl) {
+            record(pl);
+        }
+
+        @Override
+        public void onDelete(PartitionLease pl, boolean unknown) {
+            holders.remove(pl.getMetadata().getName());
+        }
+
+        private void record(PartitionLease pl) {
+            var s = pl.getStatus();
+            holders.put(pl.getMetadata().getName(), s == null ? new String[] {null, null, null}
+                    : new String[] {s.getHolder(), String.valueOf(s.getEpoch()), s.getPhase()});
+        }
+    }
+
+    long heldCount() {
+        return holders.values().stream().filter(h -> "Held".equals(h[2])).count();
+    }
+
+    int leasesOf(String agent) {
+        return (int) holders.values().stream().filter(h -> agent.equals(h[0])).count();
+    }
+
+    String busiestAgent(String except) {
+        Map<String, Integer> counts = new HashMap<>();
+        holders.values().forEach(h -> {
+            if (h[0] != null && !h[0].equals(except)) {
+                counts.merge(h[0], 1, Integer::sum);
+            }
+        });
+        return counts.entrySet().stream().max(Map.Entry.<String, Integer>comparingByValue()
+                .thenComparing(Map.Entry.comparingByKey())).orElseThrow().getKey();
+    }
+
+    long dbRowWrites() throws SQLException {
+        try (Connection c = DriverManager.getConnection(dbUrl); Statement st = c.createStatement()) {
+            st.execute("SELECT pg_stat_force_next_flush()");
+            st.execute("SELECT pg_stat_clear_snapshot()");
+            try (ResultSet rs = st.executeQuery("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)"
+                    + " FROM pg_stat_user_tables WHERE relname IN ('agent_session', 'partition_lease', 'lease_history')")) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
+    }
+
+    Instant sessionExpiry(String agent) throws SQLException {
+        try (Connection c = DriverManager.getConnection(dbUrl); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT expires_at FROM agent_session WHERE agent_id = '" + agent + "'")) {
+            rs.next();
+            Timestamp t = rs.getTimestamp(1);
+            return t.toInstant();
+        }
+    }
+
+    static long heapUsedMb(long pid) throws IOException, InterruptedException {
+        Path jcmd = Path.of(ProcessHandle.current().info().command().orElseThrow()).resolveSibling("jcmd");
+        run(jcmd.toString(), String.valueOf(pid), "GC.run");
+        String info = run(jcmd.toString(), String.valueOf(pid), "GC.heap_info");
+        var m = java.util.regex.Pattern.compile("used (\\d+)K").matcher(info);
+        return m.find() ? Long.parseLong(m.group(1)) / 1024 : -1;
+    }
+
+    static String run(String... cmd) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        p.waitFor(30, TimeUnit.SECONDS);
+        return out;
+    }
+
+    static void waitFor(String what, Duration atMost, java.util.concurrent.Callable<Boolean> condition) {
+        await(what).atMost(atMost).pollInterval(Duration.ofMillis(20)).until(condition);
+    }
+
+    interface IntTask {
+        void run(int i) throws Exception;
+    }
+
+    /** Runs {@code task} for 0..n-1 on a few threads, as many clients would. */
+    static void parallel(int n, IntTask task) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        try {
+            List<Future<?>> futures = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                int index = i;
+                futures.add(pool.submit(() -> {
+                    task.run(index);
+                    return null;
+                }));
+            }
+            for (Future<?> f : futures) {
+                f.get();
+            }
+        } finally {
+            pool.shutdown();
+        }
+    }
+}
