@@ -13,6 +13,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 
 /**
@@ -47,6 +48,16 @@ final class GroupPlanner {
     private final Map<LeaseKey, Known> known = new ConcurrentHashMap<>();
     private final Map<String, Cached> plans = new ConcurrentHashMap<>();
     private final AtomicLong version = new AtomicLong();
+    private final LongSupplier nanoClock;
+
+    GroupPlanner() {
+        this(System::nanoTime);
+    }
+
+    /** {@code nanoClock}: a monotonic clock in nanoseconds (tests drive it by hand). */
+    GroupPlanner(LongSupplier nanoClock) {
+        this.nanoClock = nanoClock;
+    }
 
     /** A lease row was read or written: remember its holder (the truth) for the next plan. */
     void observed(LeaseKey key, AgentId holder, boolean live, long epoch) {
@@ -83,7 +94,7 @@ final class GroupPlanner {
     synchronized Planned plan(String group, LeaseKey key, AgentId holder, Supplier<List<LeaseInput>> leases,
                                     Supplier<List<AgentInput>> agents) {
         Cached cached = plans.get(group);
-        long now = System.nanoTime();
+        long now = nanoClock.getAsLong();
         boolean current = cached != null && cached.version() == version.get();
         boolean recent = current || cached != null && cached.recent(now);
         boolean covers = cached != null && cached.plan().target().containsKey(key);
@@ -109,7 +120,7 @@ final class GroupPlanner {
      */
     synchronized Optional<Duration> untilPlanned(String group, LeaseKey key) {
         Cached cached = plans.get(group);
-        long now = System.nanoTime();
+        long now = nanoClock.getAsLong();
         if (cached == null || cached.plan().target().containsKey(key) || cached.version() == version.get()
                 || !cached.recent(now)) {
             return Optional.empty();
@@ -120,13 +131,13 @@ final class GroupPlanner {
 
     /** Recomputes the group's plan now, whatever the debounce says. */
     synchronized Planned replan(String group, Supplier<List<LeaseInput>> leases, Supplier<List<AgentInput>> agents) {
-        long now = System.nanoTime();
+        long now = nanoClock.getAsLong();
         long at = version.get();
         List<LeaseInput> inputs = leases.get();
         Map<LeaseKey, AgentId> assumed = new HashMap<>();
         inputs.forEach(l -> assumed.put(l.key(), l.holder()));
         Assigner.Plan plan = Assigner.plan(inputs, agents.get());
-        long done = System.nanoTime();
+        long done = nanoClock.getAsLong();
         plans.put(group, new Cached(plan, assumed, at, done, done - now));
         return new Planned(plan, at == version.get());
     }

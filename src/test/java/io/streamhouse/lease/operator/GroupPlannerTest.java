@@ -1,0 +1,111 @@
+package io.streamhouse.lease.operator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.streamhouse.lease.assign.Assigner;
+import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.model.LeaseKey;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+/** When a group's plan is reused and when it is computed again (plain Java, no cluster). */
+class GroupPlannerTest {
+
+    static final String GROUP = "ns/g";
+    static final AgentId A = AgentId.of("a");
+    static final AgentId B = AgentId.of("b");
+
+    final AtomicLong nanos = new AtomicLong(1_000_000_000L);
+    final GroupPlanner planner = new GroupPlanner(nanos::get); // time moves only when a test moves it
+    final AtomicInteger plans = new AtomicInteger();
+    final List<Assigner.LeaseInput> leases = new ArrayList<>();
+
+    static LeaseKey key(int p) {
+        return LeaseKey.of("t", p);
+    }
+
+    GroupPlanner.Planned plan(LeaseKey key, AgentId holder) {
+        return planner.plan(GROUP, key, holder, () -> {
+            plans.incrementAndGet();
+            return List.copyOf(leases);
+        }, () -> List.of(
+                new Assigner.AgentInput(A, "g", "z1", 1, null, true, true),
+                new Assigner.AgentInput(B, "g", "z2", 1, null, true, true)));
+    }
+
+    void lease(int p, AgentId holder) {
+        leases.add(new Assigner.LeaseInput(key(p), "g", null, holder));
+    }
+
+    @Test
+    void aPlanIsReusedWhileNothingChanged() {
+        lease(0, null);
+        lease(1, null);
+        GroupPlanner.Planned first = plan(key(0), null);
+        GroupPlanner.Planned again = plan(key(1), null);
+
+        assertThat(plans).hasValue(1);
+        assertThat(again.plan()).isSameAs(first.plan());
+        assertThat(again.upToDate()).isTrue();
+    }
+
+    @Test
+    void aHolderThatMovedWhereThePlanWantedKeepsItValid() {
+        lease(0, null);
+        AgentId target = plan(key(0), null).plan().target().get(key(0));
+        planner.observed(key(0), target, true, 1);
+
+        plan(key(0), target);
+
+        assertThat(plans).as("no re-plan for a lease now where the plan put it").hasValue(1);
+    }
+
+    @Test
+    void aHolderThePlanNeitherAssumedNorChoseMeansAPlanNow() {
+        lease(0, null);
+        AgentId target = plan(key(0), null).plan().target().get(key(0));
+        AgentId other = target.equals(A) ? B : A;
+
+        plan(key(0), other);
+
+        assertThat(plans).hasValue(2);
+    }
+
+    @Test
+    void aLeaseNewerThanARecentPlanWaitsForTheNextOneInsteadOfRePlanning() {
+        lease(0, null);
+        plan(key(0), null);
+        lease(1, null);
+        planner.changed(); // the new lease was seen
+
+        assertThat(planner.untilPlanned(GROUP, key(1))).isPresent()
+                .get().isEqualTo(GroupPlanner.DEBOUNCE);
+        assertThat(planner.untilPlanned(GROUP, key(0))).as("a lease the plan covers never waits").isEmpty();
+        GroupPlanner.Planned stale = plan(key(1), null);
+        assertThat(stale.upToDate()).isFalse();
+        assertThat(stale.plan().target()).doesNotContainKey(key(1));
+        assertThat(plans).hasValue(1);
+
+        nanos.addAndGet(GroupPlanner.DEBOUNCE.toNanos());
+        assertThat(planner.untilPlanned(GROUP, key(1))).as("due now").isEmpty();
+        assertThat(plan(key(1), null).plan().target()).containsKey(key(1));
+        assertThat(plans).hasValue(2);
+
+    }
+
+    @Test
+    void aDeadHoldersLeasesAreKnownDeadAtOnce() {
+        planner.observed(key(0), A, true, 3);
+        planner.observed(key(1), A, true, 4);
+        planner.observed(key(2), B, true, 1);
+
+        planner.holderDied(A);
+
+        assertThat(planner.known(key(0))).isEqualTo(new GroupPlanner.Known(A, false, 3));
+        assertThat(planner.known(key(1))).isEqualTo(new GroupPlanner.Known(A, false, 4));
+        assertThat(planner.known(key(2))).isEqualTo(new GroupPlanner.Known(B, true, 1));
+    }
+}
