@@ -83,10 +83,9 @@ public class AgentPodReconciler implements Reconciler<Pod> {
     /** The spec fields a pod determines; throws IllegalArgumentException naming the bad annotation. */
     static StreamAgentSpec derive(Pod pod, KubernetesClient client) {
         Map<String, String> annotations = Objects.requireNonNullElse(pod.getMetadata().getAnnotations(), Map.of());
-        String id = annotations.get(StreamAgent.AGENT_ID_ANNOTATION);
-        if (id == null) {
-            throw new IllegalArgumentException("annotation " + StreamAgent.AGENT_ID_ANNOTATION + " is missing");
-        }
+        // Without the annotation the pod's name is the id: unique, which is what a Deployment's
+        // pods need (they share one template); a StatefulSet may annotate stable ids instead.
+        String id = annotations.getOrDefault(StreamAgent.AGENT_ID_ANNOTATION, pod.getMetadata().getName());
         StreamAgentSpec spec = new StreamAgentSpec();
         spec.setAgentId(annotated(StreamAgent.AGENT_ID_ANNOTATION, () -> AgentId.of(id).value()));
         spec.setGroup(annotated(StreamAgent.GROUP_ANNOTATION,

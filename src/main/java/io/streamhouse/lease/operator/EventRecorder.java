@@ -44,8 +44,12 @@ public class EventRecorder {
         this.clock = clock;
     }
 
+    /** Pending Events are dropped at shutdown (the client is closing): one line says how many. */
     void stop(@Observes ShutdownEvent event) {
-        writer.shutdown();
+        int pending = writer.shutdownNow().size();
+        if (pending > 0) {
+            LOG.infof("shutting down: %d pending event(s) not written", pending);
+        }
     }
 
     public void normal(HasMetadata about, String reason, String message) {
@@ -88,6 +92,9 @@ public class EventRecorder {
                     .withReportingComponent(COMPONENT)
                     .build()).create();
         } catch (RuntimeException e) { // KubernetesClientException, or the client closing at shutdown
+            if (writer.isShutdown()) {
+                return;
+            }
             LOG.warnf("could not record event %s on %s/%s: %s", reason, namespace, about.getMetadata().getName(),
                     e.getMessage());
         }

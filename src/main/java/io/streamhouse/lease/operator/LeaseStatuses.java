@@ -11,7 +11,7 @@ import java.time.Instant;
 final class LeaseStatuses {
 
     static final String PENDING = "Pending";
-    static final String HELD = "Held";
+    static final String HELD = PartitionLeaseStatus.HELD;
     static final String UNASSIGNED = "Unassigned";
     static final String CONFLICT = "Conflict";
     static final String INVALID = "Invalid";

@@ -81,6 +81,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     private final EventRecorder events;
     private final Clock clock;
     private final AssignConfig assign;
+    private final OperatorMetrics metrics;
     private volatile IndexerResourceCache<PartitionLease> leases;
     private InformerEventSource<StreamAgent, PartitionLease> agents;
     private final SimpleInboundEventSource<PartitionLease> nudges = new SimpleInboundEventSource<>("lease-nudges");
@@ -92,8 +93,10 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     private final Map<String, CompletableFuture<Void>> failovers = new ConcurrentHashMap<>();
 
     public PartitionLeaseReconciler(LeaseStore store, EventRecorder events, Clock clock, AssignConfig assign,
-                                    ChangeNotifications changes) {
+                                    ChangeNotifications changes, OperatorMetrics metrics) {
         this.store = store;
+        this.metrics = metrics;
+        metrics.unassigned(this, PartitionLeaseReconciler::unassigned);
         this.events = events;
         this.clock = clock;
         this.assign = assign;
@@ -136,12 +139,12 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             }
         } catch (IllegalArgumentException | NullPointerException e) {
             String message = "spec refused: " + Objects.requireNonNullElse(e.getMessage(), "missing topic or partition");
-            return refuse(resource, previous, generation, boundKey(previous), LeaseStatuses.INVALID,
+            return refuse(resource, context, previous, generation, boundKey(previous), LeaseStatuses.INVALID,
                     Conditions.INVALID_SPEC, message, now);
         }
         String bound = boundKey(previous) == null ? key.toString() : boundKey(previous);
         if (!bound.equals(key.toString())) {
-            return refuse(resource, previous, generation, bound, LeaseStatuses.INVALID, Conditions.SPEC_IMMUTABLE,
+            return refuse(resource, context, previous, generation, bound, LeaseStatuses.INVALID, Conditions.SPEC_IMMUTABLE,
                     "topic and partition are immutable: this resource is bound to " + bound + ", spec now asks for "
                             + key + "; create a new PartitionLease instead", now);
         }
@@ -151,7 +154,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             // duplicate takes over as soon as it is the oldest left.
             Duration recheck = owner.get().getMetadata().getDeletionTimestamp() != null
                     ? Duration.ofMillis(500) : Duration.ofSeconds(30);
-            return refuse(resource, previous, generation, bound, LeaseStatuses.CONFLICT, Conditions.DUPLICATE_PARTITION,
+            return refuse(resource, context, previous, generation, bound, LeaseStatuses.CONFLICT, Conditions.DUPLICATE_PARTITION,
                     "partition " + key + " is already managed by PartitionLease " + owner.get().getMetadata().getNamespace()
                             + "/" + owner.get().getMetadata().getName(), now).rescheduleAfter(recheck);
         }
@@ -226,7 +229,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                     recheck = assign.handoffTimeout().minus(asked);
                 } else {
                     boolean forced = holderView != null && holderView.releasesOnRequest();
-                    result = store.acquire(AcquireRequest.takeOver(key, acquire.target().id(),
+                    result = acquire(AcquireRequest.takeOver(key, acquire.target().id(),
                             acquire.target().sessionEpoch(), holder, row.epoch()), forced ? "HandoffForced" : "Moved");
                     if (forced && result.succeeded()) {
                         events.warning(resource, Conditions.HANDOFF_FORCED, holder + " did not release within "
@@ -241,7 +244,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                         ? failover(resource, key, row, acquire.target(), views, () -> planner.replan(
                                 namespaced(resource, groupName), () -> leaseInputs(namespace, groupName, views),
                                 () -> agentInputs(groupName, group)).plan())
-                        : store.acquire(AcquireRequest.ifFree(key, acquire.target().id(), acquire.target().sessionEpoch()),
+                        : acquire(AcquireRequest.ifFree(key, acquire.target().id(), acquire.target().sessionEpoch()),
                                 moves.current(key).isPresent() ? "Handoff" : "Assigned");
             } else if (holder != null && !holderLive) {
                 unheldReason = Conditions.SESSION_EXPIRED;
@@ -273,11 +276,12 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             }
         }
 
+        PartitionLease current = resource;
         if (row != null) {
-            syncHolderLabel(resource, context, row.holder());
-            announceTransition(resource, previous, row);
+            current = syncHolderLabel(resource, context, row.holder());
+            announceTransition(current, previous, row);
         }
-        return Resources.finish(resource, next, recheck);
+        return Resources.finish(current, next, recheck, context);
     }
 
     @Override
@@ -331,13 +335,14 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
 
     // ------------------------------------------------------------------ helpers
 
-    private UpdateControl<PartitionLease> refuse(PartitionLease resource, PartitionLeaseStatus previous, long generation,
+    private UpdateControl<PartitionLease> refuse(PartitionLease resource, Context<PartitionLease> context,
+                                                 PartitionLeaseStatus previous, long generation,
                                                  String bound, String phase, String reason, String message, Instant now) {
         PartitionLeaseStatus next = LeaseStatuses.refused(previous, generation, bound, phase, reason, message, now);
         if (!next.equals(previous)) {
             events.warning(resource, reason, message);
         }
-        return Resources.finish(resource, next, null);
+        return Resources.finish(resource, next, null, context);
     }
 
     /**
@@ -469,25 +474,26 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         return left.isNegative() || left.isZero() ? null : left;
     }
 
-    private void syncHolderLabel(PartitionLease resource, Context<PartitionLease> context, AgentId holder) {
+    /** Sets the holder label; returns the resource as the API server now has it. */
+    private PartitionLease syncHolderLabel(PartitionLease resource, Context<PartitionLease> context, AgentId holder) {
         Map<String, String> labels = resource.getMetadata().getLabels();
         String current = labels == null ? null : labels.get(PartitionLease.HOLDER_LABEL);
         String wanted = holder == null ? null : holder.value();
         if (Objects.equals(current, wanted)) {
-            return;
+            return resource;
         }
         // Labels only, never the whole object, so this cannot race with the status patch.
         // Setting uses a merge patch (it creates metadata.labels when the object has none);
         // removing uses a JSON patch (the mock API server stores a merge patch's null instead of deleting).
-        var target = context.getClient().resources(PartitionLease.class)
-                .inNamespace(resource.getMetadata().getNamespace()).withName(resource.getMetadata().getName());
-        if (wanted == null) {
-            String path = "/metadata/labels/" + PartitionLease.HOLDER_LABEL.replace("~", "~0").replace("/", "~1");
-            target.patch(PatchContext.of(PatchType.JSON), "[{\"op\":\"remove\",\"path\":\"" + path + "\"}]");
-        } else {
-            target.patch(PatchContext.of(PatchType.JSON_MERGE),
-                    "{\"metadata\":{\"labels\":{\"" + PartitionLease.HOLDER_LABEL + "\":\"" + wanted + "\"}}}");
-        }
+        // The answer goes into the controller's cache, so our own change is not an event.
+        String path = "/metadata/labels/" + PartitionLease.HOLDER_LABEL.replace("~", "~0").replace("/", "~1");
+        return Resources.patchAndCache(context, resource, r -> {
+            var target = context.getClient().resource(r);
+            return wanted == null
+                    ? target.patch(PatchContext.of(PatchType.JSON), "[{\"op\":\"remove\",\"path\":\"" + path + "\"}]")
+                    : target.patch(PatchContext.of(PatchType.JSON_MERGE),
+                            "{\"metadata\":{\"labels\":{\"" + PartitionLease.HOLDER_LABEL + "\":\"" + wanted + "\"}}}");
+        });
     }
 
     private void announceTransition(PartitionLease resource, PartitionLeaseStatus previous, Lease row) {
@@ -506,6 +512,23 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 .filter(pl -> pl.getStatus() == null || pl.getStatus().getBoundKey() == null
                         || key.toString().equals(pl.getStatus().getBoundKey()))
                 .toList());
+    }
+
+    /** One compare-and-swap, timed, and counted as a transition when the holder changed. */
+    private AcquireResult acquire(AcquireRequest request, String reason) {
+        AcquireResult result = metrics.cas(() -> store.acquire(request, reason));
+        if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
+            metrics.transition(reason);
+        }
+        return result;
+    }
+
+    /** PartitionLeases nobody holds, for the unassigned gauge (counted at scrape time). */
+    private double unassigned() {
+        IndexerResourceCache<PartitionLease> cache = leases;
+        return cache == null ? 0 : cache.list().filter(pl -> pl.getStatus() == null
+                || LeaseStatuses.UNASSIGNED.equals(pl.getStatus().getPhase())
+                || LeaseStatuses.PENDING.equals(pl.getStatus().getPhase())).count();
     }
 
     /** Ends the move of {@code key}, if one was in flight, and lets the next waiting leases start theirs. */
@@ -529,7 +552,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         CompletableFuture<Void> running = failovers.putIfAbsent(batch, mine);
         if (running != null) {
             running.join();
-            return store.acquire(AcquireRequest.ifFree(key, target.id(), target.sessionEpoch()), "AgentLost");
+            return acquire(AcquireRequest.ifFree(key, target.id(), target.sessionEpoch()), "AgentLost");
         }
         try {
             // What we last read of its other leases says "live": plan them as the dead leases
@@ -562,17 +585,28 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 siblings.add(ResourceID.fromResource(sibling));
             }
             if (requests.size() == 1) {
-                return store.acquire(own, "AgentLost");
+                AcquireResult single = acquire(own, "AgentLost");
+                if (single.outcome() == AcquireResult.Outcome.ACQUIRED) {
+                    metrics.failover(1);
+                }
+                return single;
             }
             AcquireResult mineResult = null;
-            for (AcquireResult r : store.acquireAll(requests.values(), "AgentLost")) {
+            List<AcquireResult> results = metrics.cas(() -> store.acquireAll(requests.values(), "AgentLost"));
+            int moved = 0;
+            for (AcquireResult r : results) {
                 planner.observed(r.lease().key(), r.lease().holder(), r.lease().holderLive(), r.lease().epoch());
+                if (r.outcome() == AcquireResult.Outcome.ACQUIRED) {
+                    metrics.transition("AgentLost");
+                    moved++;
+                }
                 if (r.lease().key().equals(key)) {
                     mineResult = r;
                 }
             }
+            metrics.failover(moved);
             LOG.infof("failover of %s (session %d): %d lease(s) moved in one batch", row.holder(), row.holderSession(),
-                    requests.size());
+                    moved);
             siblings.forEach(nudges::propagateEvent);
             return Objects.requireNonNull(mineResult, "batch answered without " + key);
         } finally {

@@ -2,12 +2,17 @@ package io.streamhouse.lease.operator;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.CustomResource;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.function.UnaryOperator;
 
 /** Small rules both reconcilers share: who owns a contested name, and when status is patched. */
 final class Resources {
@@ -31,15 +36,54 @@ final class Resources {
                 .thenComparing(r -> r.getMetadata().getName()));
     }
 
-    /** Patch status only when it differs from what the resource shows; look again after {@code recheck} if given. */
-    static <S, R extends CustomResource<?, S>> UpdateControl<R> finish(R resource, S next, Duration recheck) {
-        UpdateControl<R> control;
-        if (Objects.equals(next, resource.getStatus())) {
-            control = UpdateControl.noUpdate();
-        } else {
-            resource.setStatus(next);
-            control = UpdateControl.patchStatus(resource);
+    /**
+     * Writes status only when it differs from what the resource shows, then looks again after
+     * {@code recheck} if given. The write is one JSON patch replacing the whole status (no read
+     * first: JOSDK's own status patch GETs the resource to compute a diff, which doubled the
+     * requests of every lease move) and its answer goes into the controller's cache, so that
+     * the next reconcile sees it and our own change does not come back as an event. Last writer
+     * wins, as with JOSDK's patch: status is written by the leader alone and derived from the store.
+     */
+    static <S, R extends CustomResource<?, S>> UpdateControl<R> finish(R resource, S next, Duration recheck,
+                                                                      Context<R> context) {
+        if (!Objects.equals(next, resource.getStatus())) {
+            String patch = "[{\"op\":\"add\",\"path\":\"/status\",\"value\":"
+                    + context.getClient().getKubernetesSerialization().asJson(next) + "}]";
+            patchAndCache(context, resource, r -> context.getClient().resource(r)
+                    .subresource("status").patch(PatchContext.of(PatchType.JSON), patch));
         }
+        UpdateControl<R> control = UpdateControl.noUpdate();
         return recheck == null ? control : control.rescheduleAfter(recheck);
+    }
+
+    /**
+     * Writes {@code resource} with {@code patch} and puts the answer into the controller's cache
+     * (so the next reconcile sees it and our own change is no event). Returns the resource as
+     * written, or {@code resource} itself when it was deleted meanwhile (nothing left to write).
+     */
+    static <R extends HasMetadata> R patchAndCache(Context<R> context, R resource, UnaryOperator<R> patch) {
+        try {
+            return context.resourceOperations().resourcePatch(resource, r -> {
+                R written = patch.apply(r);
+                if (written == null) {
+                    throw new Gone();
+                }
+                return written;
+            }, context.eventSourceRetriever().getControllerEventSource());
+        } catch (RuntimeException e) {
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                if (t instanceof Gone || t instanceof KubernetesClientException k && k.getCode() == 404) {
+                    return resource; // deleted while we reconciled: its cleanup runs next
+                }
+            }
+            throw e;
+        }
+    }
+
+    /** The resource disappeared between reading and writing it. */
+    private static final class Gone extends RuntimeException {
+        Gone() {
+            super("resource deleted meanwhile", null, false, false);
+        }
     }
 }

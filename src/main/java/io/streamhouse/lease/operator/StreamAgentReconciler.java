@@ -55,6 +55,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     enum Presence { READY, DRAINING, POD_NOT_READY, POD_GONE }
 
     private final LeaseStore store;
+    private final OperatorMetrics metrics;
     private final AgentSessions sessions;
     private final EventRecorder events;
     private final AgentConfig config;
@@ -63,8 +64,9 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     private final SimpleInboundEventSource<StreamAgent> nudges = new SimpleInboundEventSource<>("agent-nudges");
 
     public StreamAgentReconciler(LeaseStore store, EventRecorder events, AgentConfig config, Clock clock,
-                                 ChangeNotifications changes, AgentSessions sessions) {
+                                 ChangeNotifications changes, AgentSessions sessions, OperatorMetrics metrics) {
         this.store = store;
+        this.metrics = metrics;
         this.sessions = sessions;
         // A kept session that could not be renewed: reconcile its agent (it registers anew if present).
         sessions.onLost(agent -> {
@@ -122,7 +124,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             registration = registration(agent.getSpec());
         } catch (IllegalArgumentException | NullPointerException e) {
             return Resources.finish(agent, refused(previous, generation, INVALID, Conditions.INVALID_SPEC,
-                    "spec refused: " + e.getMessage(), now), null);
+                    "spec refused: " + e.getMessage(), now), null, context);
         }
         Optional<StreamAgent> owner = ownerOf(registration.agent().value());
         if (owner.isPresent() && !Resources.same(owner.get(), agent)) {
@@ -133,7 +135,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             if (!next.equals(previous)) {
                 events.warning(agent, Conditions.DUPLICATE_AGENT_ID, message);
             }
-            return Resources.finish(agent, next, null);
+            return Resources.finish(agent, next, null, context);
         }
 
         Presence presence = presence(agent, context.getSecondaryResource(Pod.class));
@@ -158,9 +160,10 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             }
         }
 
-        StreamAgentStatus next = status(previous, generation, presence, session.orElse(null),
-                store.leasesHeldBy(registration.agent()).size(), selfKept, now);
-        return Resources.finish(agent, next, recheck);
+        int leaseCount = store.leasesHeldBy(registration.agent()).size();
+        metrics.leasesHeld(registration.agent().value(), leaseCount);
+        StreamAgentStatus next = status(previous, generation, presence, session.orElse(null), leaseCount, selfKept, now);
+        return Resources.finish(agent, next, recheck, context);
     }
 
     @Override
@@ -189,6 +192,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             // Ends the session at once: its leases fail over now instead of after the timeout.
             // The current incarnation, read from the store: the status may lag a re-registration.
             sessions.drop(AgentId.of(id));
+            metrics.agentGone(id);
             store.session(AgentId.of(id)).filter(Session::live)
                     .ifPresent(s -> store.expire(s.agent(), s.sessionEpoch()));
             agents.byIndex(BY_AGENT_ID, id).stream().filter(a -> !Resources.same(a, agent))

@@ -39,6 +39,14 @@ class ArchitectureTest {
     }
 
     @Test
+    void agentLibraryNeedsNeitherTheOperatorNorAFramework() {
+        noClasses().that().resideInAPackage("..lease.agent..")
+                .should().dependOnClassesThat().resideInAnyPackage("..lease.operator..", "io.javaoperatorsdk..",
+                        "io.quarkus..", "io.quarkiverse..", "jakarta.enterprise..", "jakarta.inject..")
+                .check(classes);
+    }
+
+    @Test
     void modelDependsOnNothingButTheJdk() {
         noClasses().that().resideInAPackage("..lease.model..")
                 .should().dependOnClassesThat().resideOutsideOfPackages("java..", "..lease.model..")

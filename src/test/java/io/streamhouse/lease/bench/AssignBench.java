@@ -9,7 +9,6 @@ import io.fabric8.kubernetes.api.model.PodStatusBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
-import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.mockwebserver.Context;
@@ -20,6 +19,7 @@ import io.streamhouse.lease.api.v1alpha1.PartitionLease;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeaseSpec;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.store.LocalPostgres;
+import io.streamhouse.lease.testing.LeaseTracker;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -80,11 +80,16 @@ public final class AssignBench {
                    Duration crashTotal, Duration crashAfterExpiry) {
     }
 
-    /** Counts writes (anything but GET) reaching the mock API server, leader election apart. */
+    /**
+     * Counts writes (anything but GET) reaching the mock API server, leader election apart, and
+     * every request by kind with the time the mock spent on it, to tell the operator's cost from
+     * the mock's.
+     */
     static final class CountingDispatcher extends KubernetesCrudDispatcher {
         final LongAdder writes = new LongAdder();
         final LongAdder leaderWrites = new LongAdder();
         final AtomicLong lastWriteNanos = new AtomicLong(System.nanoTime());
+        final Map<String, long[]> byKind = new ConcurrentHashMap<>(); // kind -> {count, nanos}
 
         @Override
         public MockResponse dispatch(RecordedRequest request) {
@@ -96,7 +101,62 @@ public final class AssignBench {
                     lastWriteNanos.set(System.nanoTime());
                 }
             }
-            return super.dispatch(request);
+            long start = System.nanoTime();
+            try {
+                return super.dispatch(request);
+            } finally {
+                long took = System.nanoTime() - start;
+                long[] c = byKind.computeIfAbsent(kind(request), k -> new long[2]);
+                synchronized (c) {
+                    c[0]++;
+                    c[1] += took;
+                }
+            }
+        }
+
+        /** "PATCH partitionleases/status", "GET partitionleases?watch", "POST events"... */
+        static String kind(RecordedRequest request) {
+            String path = request.getPath();
+            int q = path.indexOf('?');
+            String query = q < 0 ? "" : path.substring(q + 1);
+            String[] parts = (q < 0 ? path : path.substring(0, q)).split("/");
+            String resource = "?";
+            String sub = "";
+            for (int i = 0; i < parts.length; i++) {
+                if (parts[i].equals("namespaces") && i + 2 < parts.length) {
+                    resource = parts[i + 2];
+                    sub = i + 4 < parts.length ? "/" + parts[i + 4] : (i + 3 < parts.length ? "/<name>" : "");
+                    break;
+                }
+            }
+            if (resource.equals("?") && parts.length > 0) {
+                resource = parts[parts.length - 1];
+            }
+            return request.getMethod() + " " + resource + sub + (query.contains("watch=true") ? " (watch)" : "");
+        }
+
+        Map<String, long[]> snapshot() {
+            Map<String, long[]> copy = new HashMap<>();
+            byKind.forEach((k, c) -> {
+                synchronized (c) {
+                    copy.put(k, c.clone());
+                }
+            });
+            return copy;
+        }
+
+        /** Requests by kind since {@code before}: count and the mock's own time on them. */
+        String since(Map<String, long[]> before) {
+            StringBuilder out = new StringBuilder();
+            snapshot().entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> {
+                long[] b = before.getOrDefault(e.getKey(), new long[2]);
+                long n = e.getValue()[0] - b[0];
+                if (n > 0) {
+                    out.append(String.format("    %-40s %6d requests, mock busy %7.1f ms%n", e.getKey(), n,
+                            (e.getValue()[1] - b[1]) / 1e6));
+                }
+            });
+            return out.toString();
         }
     }
 
@@ -145,7 +205,7 @@ public final class AssignBench {
     private final Size size;
     private final String dbUrl;
     private final Path jar;
-    private final Map<String, String[]> holders = new ConcurrentHashMap<>(); // lease name -> {holder, epoch, phase}
+    private final LeaseTracker leases = new LeaseTracker();
 
     AssignBench(Size size, String dbUrl, Path jar) {
         this.size = size;
@@ -177,12 +237,12 @@ public final class AssignBench {
             Duration create = Duration.ofNanos(System.nanoTime() - made);
             System.out.printf("created %d pods and %d leases in the mock API server in %.1f s%n", size.agents(),
                     size.leases(), secs(create));
-            var informer = client.resources(PartitionLease.class).inNamespace(NS).inform(new Tracker());
+            var informer = client.resources(PartitionLease.class).inNamespace(NS).inform(leases);
 
             long t0 = System.nanoTime();
             long writesBefore = dispatcher.writes.sum();
             operator = startOperator(server.url("/"));
-            waitFor("all leases Held", Duration.ofMinutes(20), () -> heldCount() == size.leases());
+            waitFor("all leases Held", Duration.ofMinutes(20), () -> leases.held() == size.leases());
             Duration assign = Duration.ofNanos(System.nanoTime() - t0);
             Duration boot = bootTime();
             long initialWrites = dispatcher.writes.sum() - writesBefore;
@@ -213,33 +273,45 @@ public final class AssignBench {
 
             // Graceful stop: the pod is deleted but kept Terminating (a finalizer, as a preStop
             // would): the agent drains while it still runs.
-            String drained = busiestAgent(null);
-            int gracefulMoved = leasesOf(drained);
+            String drained = leases.busiest(null);
+            int gracefulMoved = leases.heldBy(drained);
             client.pods().inNamespace(NS).withName(drained).patch(PatchContext.of(PatchType.JSON_MERGE),
                     "{\"metadata\":{\"finalizers\":[\"" + HOLD_FINALIZER + "\"]}}");
+            Map<String, long[]> beforeGraceful = dispatcher.snapshot();
             long g0 = System.nanoTime();
             client.pods().inNamespace(NS).withName(drained).delete();
-            waitFor("graceful stop moved", Duration.ofMinutes(5), () -> leasesOf(drained) == 0 && heldCount() == size.leases());
+            waitFor("graceful stop moved", Duration.ofMinutes(5), () -> leases.heldBy(drained) == 0 && leases.held() == size.leases());
             Duration graceful = Duration.ofNanos(System.nanoTime() - g0);
-            System.out.printf("graceful stop of %s: %d leases Held by others after %.2f s%n", drained, gracefulMoved,
-                    secs(graceful));
+            System.out.printf("graceful stop of %s: %d leases Held by others after %.2f s (%s); requests meanwhile:%n%s",
+                    drained, gracefulMoved, secs(graceful), movedTimeline(drained, g0), dispatcher.since(beforeGraceful));
             client.pods().inNamespace(NS).withName(drained).patch(PatchContext.of(PatchType.JSON_MERGE),
                     "{\"metadata\":{\"finalizers\":null}}");
 
             // Crash: the pod stops being Ready (what the kubelet reports for a dead process); its
             // session is no longer renewed and expires, then its leases fail over.
-            String crashed = busiestAgent(drained);
-            int crashMoved = leasesOf(crashed);
+            String crashed = leases.busiest(drained);
+            int crashMoved = leases.heldBy(crashed);
             Instant c0 = Instant.now();
             long c0n = System.nanoTime();
             setReady(client, crashed, false);
-            waitFor("crash moved", Duration.ofMinutes(5), () -> leasesOf(crashed) == 0 && heldCount() == size.leases());
+            Map<String, long[]> atExpiry = new HashMap<>();
+            long[] expiryNanos = {0};
+            waitFor("crashed session expired", Duration.ofMinutes(2), () -> {
+                if (Instant.now().isBefore(sessionExpiry(crashed))) {
+                    return false;
+                }
+                atExpiry.putAll(dispatcher.snapshot());
+                expiryNanos[0] = System.nanoTime();
+                return true;
+            });
+            waitFor("crash moved", Duration.ofMinutes(5), () -> leases.heldBy(crashed) == 0 && leases.held() == size.leases());
             Duration crashTotal = Duration.ofNanos(System.nanoTime() - c0n);
             Instant done = c0.plus(crashTotal);
             Instant expiry = sessionExpiry(crashed);
             Duration afterExpiry = Duration.between(expiry, done);
             System.out.printf("crash of %s: %d leases Held by others %.2f s after the crash, %.2f s after its session"
-                    + " expired%n", crashed, crashMoved, secs(crashTotal), secs(afterExpiry));
+                    + " expired (%s); requests after expiry:%n%s", crashed, crashMoved, secs(crashTotal), secs(afterExpiry),
+                    movedTimeline(crashed, expiryNanos[0]), dispatcher.since(atExpiry));
             informer.close();
             return new Figures(size, boot, assign, apiRate, leaderRate, dbRate, heapMb, gracefulMoved, graceful,
                     crashMoved, crashTotal, afterExpiry);
@@ -345,47 +417,14 @@ public final class AssignBench {
 
     // ------------------------------------------------------------------ observing
 
-    /** Keeps holder, epoch and phase of every lease, from a watch (as an agent or kubectl would see them). */
-    final class Tracker implements ResourceEventHandler<PartitionLease> {
-        @Override
-        public void onAdd(PartitionLease pl) {
-            record(pl);
+    /** When the leases taken from {@code agent} changed holder, from {@code t0}: first, median, last. */
+    String movedTimeline(String agent, long t0) {
+        List<Long> times = leases.movedFrom(agent, t0);
+        if (times.isEmpty()) {
+            return "no move seen";
         }
-
-        @Override
-        public void onUpdate(PartitionLease old, PartitionLease pl) {
-            record(pl);
-        }
-
-        @Override
-        public void onDelete(PartitionLease pl, boolean unknown) {
-            holders.remove(pl.getMetadata().getName());
-        }
-
-        private void record(PartitionLease pl) {
-            var s = pl.getStatus();
-            holders.put(pl.getMetadata().getName(), s == null ? new String[] {null, null, null}
-                    : new String[] {s.getHolder(), String.valueOf(s.getEpoch()), s.getPhase()});
-        }
-    }
-
-    long heldCount() {
-        return holders.values().stream().filter(h -> "Held".equals(h[2])).count();
-    }
-
-    int leasesOf(String agent) {
-        return (int) holders.values().stream().filter(h -> agent.equals(h[0])).count();
-    }
-
-    String busiestAgent(String except) {
-        Map<String, Integer> counts = new HashMap<>();
-        holders.values().forEach(h -> {
-            if (h[0] != null && !h[0].equals(except)) {
-                counts.merge(h[0], 1, Integer::sum);
-            }
-        });
-        return counts.entrySet().stream().max(Map.Entry.<String, Integer>comparingByValue()
-                .thenComparing(Map.Entry.comparingByKey())).orElseThrow().getKey();
+        return String.format("moves seen at %.2f s first, %.2f s median, %.2f s last", times.get(0) / 1e9,
+                times.get(times.size() / 2) / 1e9, times.get(times.size() - 1) / 1e9);
     }
 
     long dbRowWrites() throws SQLException {

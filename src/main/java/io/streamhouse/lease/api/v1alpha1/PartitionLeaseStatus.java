@@ -9,6 +9,9 @@ import java.util.Objects;
  */
 public class PartitionLeaseStatus extends ConditionedStatus {
 
+    /** The phase in which {@code holder} holds the lease at {@code epoch} with a live session. */
+    public static final String HELD = "Held";
+
     @JsonPropertyDescription("Agent id of the current holder, from the database; absent when nobody holds it.")
     private String holder;
 

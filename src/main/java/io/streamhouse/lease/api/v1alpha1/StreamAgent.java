@@ -24,6 +24,7 @@ public class StreamAgent extends CustomResource<StreamAgentSpec, StreamAgentStat
 
     /** Pods with this label set to "true" get a StreamAgent. */
     public static final String AGENT_LABEL = "streamhouse.io/agent";
+    /** The agent id; without it, the pod's name. */
     public static final String AGENT_ID_ANNOTATION = "streamhouse.io/agent-id";
     public static final String GROUP_ANNOTATION = "streamhouse.io/agent-group";
     public static final String ADDRESS_ANNOTATION = "streamhouse.io/agent-address";

@@ -1,0 +1,704 @@
+package io.streamhouse.lease.agent;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
+import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.streamhouse.lease.api.v1alpha1.PartitionLease;
+import io.streamhouse.lease.api.v1alpha1.PartitionLeaseStatus;
+import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
+import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.api.v1alpha1.StreamAgentSpec;
+import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.model.LeaseKey;
+import io.streamhouse.lease.store.AgentRegistration;
+import io.streamhouse.lease.store.FencedWork;
+import io.streamhouse.lease.store.FencingException;
+import io.streamhouse.lease.store.Lease;
+import io.streamhouse.lease.store.LeaseStore;
+import io.streamhouse.lease.store.PostgresLeaseStore;
+import io.streamhouse.lease.store.Session;
+import io.streamhouse.lease.store.Validation;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.LongSupplier;
+import javax.sql.DataSource;
+
+/**
+ * The agent side of StreamHouse leases, for any Java agent.
+ *
+ * <p>{@link #start()} reads this agent's StreamAgent (created by the operator from the pod's
+ * annotations, which must include {@code streamhouse.io/session-keeper: agent}), registers a
+ * session in PostgreSQL and keeps it alive, and watches the PartitionLeases labelled with this
+ * agent as holder. {@link #epoch} answers from memory; {@link #fenced} runs the caller's JDBC work
+ * in a transaction the database refuses for a stale epoch; {@link #close()} releases every lease
+ * and ends the session, so that the operator reassigns them at once (call it from a preStop hook).
+ *
+ * <p>Safety never depends on the cache: the database refuses stale epochs. The cache is kept
+ * honest three ways: a watch (fast), a comparison with the database after every renewal (the
+ * truth, every third of the session timeout), and a monotonic deadline after which nothing cached
+ * counts until the session is confirmed again (see {@link SessionGuard}).
+ *
+ * <p>Threads: one renews the session, one watches its deadline, one applies lease changes and
+ * calls listeners in order. Give the client a DataSource of its own (2 to 4 connections): renewals
+ * must not queue behind the application's writes.
+ */
+public final class LeaseClient implements AutoCloseable {
+
+    /** What {@link #epoch} answers when this agent may not write the partition. Real epochs start at 1. */
+    public static final long NO_EPOCH = 0;
+    /** History reasons written by the library. */
+    static final String RELEASED = "Released";
+    static final String HANDED_OFF = "HandedOff";
+    static final String SHUTDOWN = "Shutdown";
+
+    private static final System.Logger LOG = System.getLogger(LeaseClient.class.getName());
+
+    private final AgentIdentity identity;
+    private final KubernetesClient client;
+    private final LeaseStore store;
+    private final Duration defaultTtl;
+    private final Duration margin;
+    private final Duration startTimeout;
+    private final LongSupplier nanos;
+    private final List<LeaseListener> listeners;
+
+    private final HeldLeases held;
+    private final Map<LeaseKey, List<CompletableFuture<Long>>> waiters = new HashMap<>(); // guarded by itself
+    private final AtomicBoolean started = new AtomicBoolean();
+    private volatile boolean closed;
+    private volatile AgentId agent;
+    private volatile AgentRegistration registration;
+    private volatile SessionGuard guard;
+    private volatile Thread eventThread;
+    private final ExecutorService events = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "streamhouse-lease-events");
+        t.setDaemon(true);
+        eventThread = t;
+        return t;
+    });
+    private final ScheduledExecutorService sessionTimer = daemon("streamhouse-session");
+    private final ScheduledExecutorService watchdog = daemon("streamhouse-session-deadline");
+    private ScheduledFuture<?> deadlineCheck; // guarded by this
+    private SharedIndexInformer<PartitionLease> informer;
+
+    private LeaseClient(Builder b) {
+        this.identity = b.identity;
+        this.client = b.client;
+        this.store = b.store;
+        this.defaultTtl = b.defaultSessionTimeout;
+        this.margin = b.safetyMargin;
+        this.startTimeout = b.startTimeout;
+        this.nanos = b.nanos;
+        this.listeners = List.copyOf(b.listeners);
+        this.held = new HeldLeases(nanos);
+    }
+
+    public static Builder builder(AgentIdentity identity, KubernetesClient client, DataSource dataSource) {
+        return new Builder(identity, client, new PostgresLeaseStore(Objects.requireNonNull(dataSource, "dataSource")));
+    }
+
+    // ------------------------------------------------------------------ lifecycle
+
+    /**
+     * Reads this agent's StreamAgent (waiting up to the start timeout for the operator to create
+     * it), opens a session and starts watching its leases. Returns once the session is open and
+     * the watch has listed; leases arrive as the operator assigns them.
+     *
+     * @throws IllegalStateException when the StreamAgent is missing, not self-kept, or names another agent id
+     */
+    public LeaseClient start() {
+        if (!started.compareAndSet(false, true)) {
+            throw new IllegalStateException("already started");
+        }
+        StreamAgent self = awaitOwnStreamAgent();
+        registration = registrationOf(self);
+        agent = registration.agent();
+        guard = new SessionGuard(registration.ttl(), margin == null ? defaultMargin(registration.ttl()) : margin);
+        openFirstSession();
+        sessionTimer.schedule(this::renewRound, registration.ttl().dividedBy(3).toMillis(), TimeUnit.MILLISECONDS);
+        informer = client.resources(PartitionLease.class).inNamespace(identity.namespace())
+                .withLabel(PartitionLease.HOLDER_LABEL, agent.value())
+                .inform(new Watch(), 0);
+        LOG.log(System.Logger.Level.INFO, "agent " + agent + " (" + identity + ") started with session "
+                + held.session() + ", timeout " + registration.ttl());
+        return this;
+    }
+
+    /**
+     * Opens the session, retrying until the start timeout: at a fresh install the agents may
+     * start before the operator has created the schema, or the database may still be starting.
+     */
+    private void openFirstSession() {
+        long deadline = nanos.getAsLong() + startTimeout.toNanos();
+        long pause = 100;
+        while (true) {
+            try {
+                openSession();
+                return;
+            } catch (RuntimeException e) {
+                long left = TimeUnit.NANOSECONDS.toMillis(deadline - nanos.getAsLong());
+                if (left <= 0) {
+                    throw new IllegalStateException("agent " + agent + " could not open its session within "
+                            + startTimeout.toMillis() + " ms (is the database reachable, and has the operator"
+                            + " started once, to create the schema?): " + e.getMessage(), e);
+                }
+                LOG.log(System.Logger.Level.INFO, "agent " + agent + ": session not opened yet (" + e.getMessage()
+                        + "); retrying");
+                pause(Math.min(pause, left));
+                pause = Math.min(2_000, pause * 2);
+            }
+        }
+    }
+
+    private static void pause(long millis) {
+        try {
+            Thread.sleep(millis); // start-up back-off, on the caller's thread
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while starting", e);
+        }
+    }
+
+    /**
+     * Reads this agent's StreamAgent by name, polling until the operator has created it: an
+     * agent may only {@code get} StreamAgents (deploy/03-agent-rbac.yaml), never list or watch them.
+     */
+    private StreamAgent awaitOwnStreamAgent() {
+        var resource = client.resources(StreamAgent.class).inNamespace(identity.namespace()).withName(identity.streamAgent());
+        long deadline = nanos.getAsLong() + startTimeout.toNanos();
+        long pause = 50;
+        while (true) {
+            StreamAgent self = resource.get();
+            if (self != null) {
+                return self;
+            }
+            long left = TimeUnit.NANOSECONDS.toMillis(deadline - nanos.getAsLong());
+            if (left <= 0) {
+                throw new IllegalStateException("StreamAgent " + identity + " did not appear within "
+                        + startTimeout.toMillis() + " ms: the operator creates it from a pod labelled "
+                        + StreamAgent.AGENT_LABEL + "=true; is the operator running, and is this the pod's name?");
+            }
+            pause(Math.min(pause, left));
+            pause = Math.min(1_000, pause * 2);
+        }
+    }
+
+    /**
+     * Graceful shutdown: stops writing, releases every lease (the operator moves them at once,
+     * without waiting for the session to expire), ends the session and stops the threads.
+     */
+    @Override
+    public void close() {
+        if (closed || !started.get() || agent == null) { // never started, or start failed before the session
+            closed = true;
+            shutdownThreads();
+            return;
+        }
+        SessionGuard g = guard;
+        if (g != null) {
+            g.invalidate(); // no write may start from here on
+        }
+        try {
+            onEventThread(() -> {
+                List<LeaseKey> released = releaseEverything(SHUTDOWN);
+                store.expire(agent, held.session());
+                LOG.log(System.Logger.Level.INFO, "agent " + agent + " closed: released " + released.size()
+                        + " lease(s), session " + held.session() + " ended");
+                return null;
+            });
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "agent " + agent + ": could not release its leases at close ("
+                    + e.getMessage() + "); they move when its session expires");
+        } finally {
+            closed = true;
+            shutdownThreads();
+        }
+    }
+
+    private void shutdownThreads() {
+        if (informer != null) {
+            informer.close();
+        }
+        sessionTimer.shutdownNow();
+        watchdog.shutdownNow();
+        events.shutdown();
+        synchronized (waiters) {
+            waiters.values().forEach(list -> list.forEach(f -> f.completeExceptionally(
+                    new IllegalStateException("lease client closed"))));
+            waiters.clear();
+        }
+    }
+
+    // ------------------------------------------------------------------ the API
+
+    /**
+     * The epoch to write {@code topic}/{@code partition} with, from memory, or {@link #NO_EPOCH}
+     * when this agent does not hold it (or its session is not confirmed). Lock-free; well under a
+     * microsecond (see the JMH bench).
+     */
+    public long epoch(String topic, int partition) {
+        return held.epoch(topic, partition);
+    }
+
+    /**
+     * Waits until the operator assigns {@code topic}/{@code partition} to this agent and returns its
+     * epoch.
+     *
+     * @throws LeaseNotHeldException after {@code timeout}, naming who holds it instead
+     */
+    public long ensureLease(String topic, int partition, Duration timeout) {
+        LeaseKey key = LeaseKey.of(topic, partition);
+        long now = epoch(topic, partition);
+        if (now != NO_EPOCH) {
+            return now;
+        }
+        CompletableFuture<Long> assigned = new CompletableFuture<>();
+        synchronized (waiters) {
+            waiters.computeIfAbsent(key, k -> new ArrayList<>()).add(assigned);
+        }
+        try {
+            now = epoch(topic, partition); // assigned between the first look and the registration
+            return now != NO_EPOCH ? now : assigned.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            throw notHeld(key, timeout);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for " + key, e);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("stopped waiting for " + key + ": " + e.getCause().getMessage(), e.getCause());
+        } finally {
+            synchronized (waiters) {
+                List<CompletableFuture<Long>> list = waiters.get(key);
+                if (list != null && list.remove(assigned) && list.isEmpty()) {
+                    waiters.remove(key);
+                }
+            }
+        }
+    }
+
+    /** Asks the database whether this agent may write with {@code epoch} (one round trip). */
+    public Validation validateEpoch(String topic, int partition, long epoch) {
+        return store.validate(LeaseKey.of(topic, partition), requireStarted(), epoch);
+    }
+
+    /**
+     * Runs {@code work} on one connection in a transaction that the database commits only if this
+     * agent still holds the partition at {@code epoch}; a takeover waits for it to commit. Refused
+     * at once, without a round trip, when the session is not confirmed.
+     *
+     * @throws FencingException when the write is refused (stale epoch, not the holder, session expired)
+     */
+    public <T> T fenced(String topic, int partition, long epoch, FencedWork<T> work) {
+        LeaseKey key = LeaseKey.of(topic, partition);
+        AgentId me = requireStarted();
+        SessionGuard g = guard;
+        if (closed || !g.isConfirmed(nanos.getAsLong())) {
+            throw new FencingException(key, me, epoch, new Validation(Validation.Status.EXPIRED, me, epoch));
+        }
+        return store.fenced(key, me, epoch, work);
+    }
+
+    /** Gives the partition up now (the operator may assign it anywhere, this agent included). */
+    public boolean release(String topic, int partition) {
+        LeaseKey key = LeaseKey.of(topic, partition);
+        requireStarted();
+        return onEventThread(() -> {
+            HeldLeases.Held h = held.get(key);
+            if (h == null) {
+                return false;
+            }
+            revoke(h, LeaseListener.Reason.RELEASED);
+            return store.release(key, agent, h.epoch(), RELEASED).released();
+        });
+    }
+
+    /** Gives every lease of this agent up now; returns what the database released. */
+    public List<LeaseKey> releaseAll() {
+        requireStarted();
+        return onEventThread(() -> releaseEverything(RELEASED));
+    }
+
+    /** The leases this agent holds now, as far as it knows (the database is the truth). */
+    public Map<LeaseKey, Long> held() {
+        Map<LeaseKey, Long> out = new HashMap<>();
+        held.all().forEach(h -> {
+            if (epoch(h.key().topic(), h.key().partition()) != NO_EPOCH) {
+                out.put(h.key(), h.epoch());
+            }
+        });
+        return out;
+    }
+
+    /** This agent's id (known after {@link #start()}). */
+    public AgentId agentId() {
+        return agent;
+    }
+
+    /** The session incarnation currently open. */
+    public long sessionEpoch() {
+        return held.session();
+    }
+
+    // ------------------------------------------------------------------ session
+
+    private void openSession() {
+        long sent = nanos.getAsLong();
+        Session session = store.register(registration);
+        held.session(session.sessionEpoch(), guard);
+        guard.confirmed(sent);
+        armDeadline();
+    }
+
+    private void renewRound() {
+        if (closed) {
+            return;
+        }
+        Duration next = registration.ttl().dividedBy(3);
+        long sent = nanos.getAsLong();
+        try {
+            if (store.renew(agent, held.session())) {
+                guard.confirmed(sent);
+                armDeadline();
+                events.execute(this::resync);
+            } else {
+                // Expired (we were paused or cut off too long) or superseded: what we held is
+                // gone. Start a new incarnation; the operator assigns leases to it again.
+                LOG.log(System.Logger.Level.WARNING, "session " + held.session() + " of " + agent
+                        + " expired or was superseded: its leases are revoked; registering a new session");
+                guard.invalidate();
+                long lost = held.session();
+                events.execute(() -> revokeSession(lost, LeaseListener.Reason.SESSION_LOST));
+                openSession();
+            }
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "session renewal of " + agent + " failed (" + e.getMessage()
+                    + "); retrying; if it keeps failing, writes stop before the session could expire");
+            next = registration.ttl().dividedBy(10);
+        } finally {
+            if (!closed && !sessionTimer.isShutdown()) {
+                sessionTimer.schedule(this::renewRound, Math.max(50, next.toMillis()), TimeUnit.MILLISECONDS);
+            }
+        }
+    }
+
+    /** Looks again when the session would stop being confirmed; by then a renewal should have moved it on. */
+    private synchronized void armDeadline() {
+        if (deadlineCheck != null) {
+            deadlineCheck.cancel(false);
+        }
+        if (!watchdog.isShutdown()) {
+            long left = Math.max(0, guard.nanosLeft(nanos.getAsLong()));
+            deadlineCheck = watchdog.schedule(this::checkDeadline, left + TimeUnit.MILLISECONDS.toNanos(1),
+                    TimeUnit.NANOSECONDS);
+        }
+    }
+
+    private void checkDeadline() {
+        if (closed || guard.isConfirmed(nanos.getAsLong())) {
+            return;
+        }
+        LOG.log(System.Logger.Level.WARNING, "session " + held.session() + " of " + agent + " not confirmed in time: "
+                + held.size() + " lease(s) revoked locally, writes refused until a renewal succeeds");
+        long session = held.session();
+        events.execute(() -> revokeSession(session, LeaseListener.Reason.SESSION_UNCONFIRMED));
+    }
+
+    private static Duration defaultMargin(Duration ttl) {
+        Duration tenth = ttl.dividedBy(10);
+        return tenth.compareTo(Duration.ofMillis(200)) < 0 ? Duration.ofMillis(Math.min(200, ttl.toMillis() / 2)) : tenth;
+    }
+
+    // ------------------------------------------------------------------ cache changes (event thread only)
+
+    /** Applies a PartitionLease seen by the watch. */
+    private void onLease(PartitionLease pl, boolean gone) {
+        if (closed || pl.getSpec() == null) {
+            return;
+        }
+        LeaseKey key;
+        try {
+            key = LeaseKey.of(pl.getSpec().getTopic(), pl.getSpec().getPartition());
+        } catch (IllegalArgumentException | NullPointerException e) {
+            return; // refused by the operator, never held
+        }
+        PartitionLeaseStatus status = pl.getStatus();
+        Long epoch = status == null ? null : status.getEpoch();
+        boolean mine = !gone && epoch != null && agent.value().equals(status.getHolder())
+                && PartitionLeaseStatus.HELD.equals(status.getPhase());
+        HeldLeases.Held h = held.get(key);
+        if (!mine) {
+            // Statuses arrive in order but may trail the database, which resync reads: only a
+            // status at least as new as what we hold can take it away.
+            if (h != null && (epoch == null || epoch >= h.epoch())) {
+                // Still named holder but no longer Held: our session is gone (expired or superseded).
+                boolean ours = status != null && agent.value().equals(status.getHolder()) && !gone;
+                revoke(h, ours ? LeaseListener.Reason.SESSION_LOST : LeaseListener.Reason.MOVED);
+            }
+            return;
+        }
+        if (h == null || h.epoch() < epoch) {
+            // A status is a projection: believe it only once the database agrees.
+            if (!guard.isConfirmed(nanos.getAsLong()) || !store.validate(key, agent, epoch).isValid()) {
+                return;
+            }
+            if (h != null) {
+                revoke(h, LeaseListener.Reason.MOVED);
+            }
+            h = acquire(key, epoch);
+        }
+        if (status.getHandoffTo() != null && h.epoch() == epoch) {
+            handOff(h, AgentId.of(status.getHandoffTo()));
+        }
+    }
+
+    /** Makes the cache match the database for this incarnation (after every renewal). */
+    private void resync() {
+        if (closed || !guard.isConfirmed(nanos.getAsLong())) {
+            return;
+        }
+        long session = held.session();
+        Map<LeaseKey, Lease> truth = new HashMap<>();
+        for (Lease lease : store.leasesHeldBy(agent)) {
+            if (lease.holderLive() && lease.holderSession() == session) {
+                truth.put(lease.key(), lease);
+            }
+        }
+        for (HeldLeases.Held h : held.all()) {
+            Lease t = truth.get(h.key());
+            // Entries of an older incarnation are revokeSession's, queued when it was lost.
+            if (h.session() == session && (t == null || t.epoch() != h.epoch())) {
+                revoke(h, LeaseListener.Reason.MOVED);
+            }
+        }
+        truth.forEach((key, lease) -> {
+            HeldLeases.Held h = held.get(key);
+            if (h == null || h.epoch() != lease.epoch()) {
+                acquire(key, lease.epoch());
+            }
+        });
+    }
+
+    private HeldLeases.Held acquire(LeaseKey key, long epoch) {
+        HeldLeases.Held h = new HeldLeases.Held(key, epoch, held.session());
+        held.put(h);
+        List<CompletableFuture<Long>> waiting;
+        synchronized (waiters) {
+            waiting = waiters.remove(key);
+        }
+        if (waiting != null) {
+            waiting.forEach(f -> f.complete(epoch));
+        }
+        notifyListeners("acquired", l -> l.acquired(key, epoch));
+        return h;
+    }
+
+    private void revoke(HeldLeases.Held h, LeaseListener.Reason reason) {
+        if (held.remove(h)) {
+            notifyListeners("revoked", l -> l.revoked(h.key(), h.epoch(), reason));
+        }
+    }
+
+    /** Everything cached under {@code session} goes (the session is lost, or not confirmed in time). */
+    private void revokeSession(long session, LeaseListener.Reason reason) {
+        for (HeldLeases.Held h : held.all()) {
+            if (h.session() == session) {
+                revoke(h, reason);
+            }
+        }
+    }
+
+    private void handOff(HeldLeases.Held h, AgentId target) {
+        notifyListeners("handoffRequested", l -> l.handoffRequested(h.key(), h.epoch(), target));
+        revoke(h, LeaseListener.Reason.HANDED_OFF); // no write starts after this; one in flight commits first
+        try {
+            store.release(h.key(), agent, h.epoch(), HANDED_OFF);
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "could not release " + h.key() + " for handoff to " + target + " ("
+                    + e.getMessage() + "); the operator forces the move after its handoff timeout");
+        }
+    }
+
+    private List<LeaseKey> releaseEverything(String reason) {
+        held.all().forEach(h -> revoke(h, LeaseListener.Reason.RELEASED));
+        return store.releaseAll(agent, held.session(), reason);
+    }
+
+    private void notifyListeners(String what, java.util.function.Consumer<LeaseListener> call) {
+        for (LeaseListener l : listeners) {
+            try {
+                call.accept(l);
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "lease listener failed in " + what + ": " + e, e);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private LeaseNotHeldException notHeld(LeaseKey key, Duration timeout) {
+        Optional<Lease> row = store.lease(key);
+        AgentId holder = row.filter(Lease::isHeld).map(Lease::holder).orElse(null);
+        long epoch = row.map(Lease::epoch).orElse(0L);
+        String where = holder != null
+                ? "it is held by " + holder + " at epoch " + epoch
+                : "nobody holds it (is there a PartitionLease for it in namespace " + identity.namespace()
+                        + ", agentGroup " + registration.group() + "?)";
+        return new LeaseNotHeldException(key + " was not assigned to " + agent + " within " + timeout.toMillis()
+                + " ms: " + where, key, holder, epoch);
+    }
+
+    private AgentId requireStarted() {
+        AgentId me = agent;
+        if (me == null) {
+            throw new IllegalStateException("lease client not started");
+        }
+        return me;
+    }
+
+    /** Runs {@code task} on the event thread (directly when already on it, e.g. from a listener) and waits. */
+    private <T> T onEventThread(Callable<T> task) {
+        try {
+            if (Thread.currentThread() == eventThread) {
+                return task.call();
+            }
+            return events.submit(task).get();
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private AgentRegistration registrationOf(StreamAgent self) {
+        String name = identity.namespace() + "/" + identity.streamAgent();
+        StreamAgentSpec spec = self.getSpec();
+        if (spec == null || spec.getAgentId() == null) {
+            throw new IllegalStateException("StreamAgent " + name + " has no spec.agentId");
+        }
+        if (spec.getSessionKeeper() != SessionKeeper.Agent) {
+            throw new IllegalStateException("StreamAgent " + name + " has its session kept by the operator: annotate"
+                    + " the pod with " + StreamAgent.SESSION_KEEPER_ANNOTATION + ": agent (or set"
+                    + " spec.sessionKeeper: Agent) so that this library keeps it");
+        }
+        AgentId id = AgentId.of(spec.getAgentId());
+        if (identity.agentId() != null && !identity.agentId().equals(id)) {
+            throw new IllegalStateException("StreamAgent " + name + " has agent id " + id + ", this process expects "
+                    + identity.agentId());
+        }
+        Duration ttl = spec.getSessionTimeoutSeconds() == null ? defaultTtl
+                : Duration.ofSeconds(spec.getSessionTimeoutSeconds());
+        return new AgentRegistration(id, spec.getGroup() == null ? "default" : spec.getGroup(), spec.getZone(),
+                spec.getAddress(), ttl);
+    }
+
+    private static ScheduledExecutorService daemon(String name) {
+        return Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, name);
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** Forwards watch events to the event thread, in order. */
+    private final class Watch implements ResourceEventHandler<PartitionLease> {
+        @Override
+        public void onAdd(PartitionLease pl) {
+            submit(pl, false);
+        }
+
+        @Override
+        public void onUpdate(PartitionLease old, PartitionLease pl) {
+            submit(pl, false);
+        }
+
+        @Override
+        public void onDelete(PartitionLease pl, boolean finalStateUnknown) {
+            submit(pl, true);
+        }
+
+        private void submit(PartitionLease pl, boolean gone) {
+            if (!closed) {
+                events.execute(() -> {
+                    try {
+                        onLease(pl, gone);
+                    } catch (RuntimeException e) {
+                        // The database unreachable, say: resync after the next renewal catches up.
+                        LOG.log(System.Logger.Level.WARNING, "could not apply lease change of "
+                                + pl.getMetadata().getName() + ": " + e.getMessage());
+                    }
+                });
+            }
+        }
+    }
+
+    /** Configures a {@link LeaseClient}; nothing starts before {@link LeaseClient#start()}. */
+    public static final class Builder {
+        private final AgentIdentity identity;
+        private final KubernetesClient client;
+        private final LeaseStore store;
+        private final List<LeaseListener> listeners = new ArrayList<>();
+        private Duration defaultSessionTimeout = Duration.ofSeconds(20);
+        private Duration safetyMargin;
+        private Duration startTimeout = Duration.ofSeconds(60);
+        private LongSupplier nanos = System::nanoTime;
+
+        private Builder(AgentIdentity identity, KubernetesClient client, LeaseStore store) {
+            this.identity = Objects.requireNonNull(identity, "identity");
+            this.client = Objects.requireNonNull(client, "client");
+            this.store = store;
+        }
+
+        public Builder listener(LeaseListener listener) {
+            listeners.add(Objects.requireNonNull(listener, "listener"));
+            return this;
+        }
+
+        /** Session timeout when the StreamAgent sets no {@code sessionTimeoutSeconds} (the operator's default is 20 s). */
+        public Builder defaultSessionTimeout(Duration timeout) {
+            this.defaultSessionTimeout = Objects.requireNonNull(timeout, "timeout");
+            return this;
+        }
+
+        /** How long before the session could expire this agent stops writing (default: a tenth of the timeout). */
+        public Builder safetyMargin(Duration margin) {
+            this.safetyMargin = Objects.requireNonNull(margin, "margin");
+            return this;
+        }
+
+        /** How long {@link LeaseClient#start()} waits for the operator to create the StreamAgent. */
+        public Builder startTimeout(Duration timeout) {
+            this.startTimeout = Objects.requireNonNull(timeout, "timeout");
+            return this;
+        }
+
+        /** The monotonic clock (tests move it by hand to play a paused process). */
+        Builder nanoClock(LongSupplier clock) {
+            this.nanos = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        public LeaseClient build() {
+            return new LeaseClient(this);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+package io.streamhouse.lease.operator;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * The operator's own Prometheus metrics (on /q/metrics, next to JOSDK's reconcile counts and
+ * durations and the JVM's). Names as Prometheus shows them:
+ * <ul>
+ * <li>{@code streamhouse_lease_transitions_total{reason}}: changes of holder, by history reason
+ *     (Assigned, Handoff, Moved, HandoffForced, AgentLost);</li>
+ * <li>{@code streamhouse_failovers_total}, {@code streamhouse_failover_leases_total}: dead agent
+ *     incarnations whose leases were moved, and how many leases that moved;</li>
+ * <li>{@code streamhouse_store_cas_seconds}: compare-and-swap round trips to PostgreSQL (histogram);</li>
+ * <li>{@code streamhouse_leases_held{agent}}: leases per agent, as last counted for its StreamAgent;</li>
+ * <li>{@code streamhouse_partitions_unassigned}: PartitionLeases with nobody holding them.</li>
+ * </ul>
+ */
+@ApplicationScoped
+public class OperatorMetrics {
+
+    private final MeterRegistry registry;
+    private final Timer cas;
+    private final Counter failovers;
+    private final Counter failoverLeases;
+    private final Map<String, Counter> transitions = new ConcurrentHashMap<>();
+    private final Map<String, AtomicInteger> held = new ConcurrentHashMap<>();
+
+    public OperatorMetrics(MeterRegistry registry) {
+        this.registry = registry;
+        this.cas = Timer.builder("streamhouse.store.cas")
+                .description("Compare-and-swap round trips to PostgreSQL: one per acquire, one per failover batch")
+                .publishPercentileHistogram().register(registry);
+        this.failovers = Counter.builder("streamhouse.failovers")
+                .description("Dead agent incarnations whose leases were moved to live agents").register(registry);
+        this.failoverLeases = Counter.builder("streamhouse.failover.leases")
+                .description("Leases moved away from dead agent incarnations").register(registry);
+    }
+
+    /** Times one compare-and-swap round trip. */
+    <T> T cas(Supplier<T> call) {
+        return cas.record(call);
+    }
+
+    /** A lease changed holder for {@code reason} (the history reason). */
+    void transition(String reason) {
+        transitions.computeIfAbsent(reason, r -> Counter.builder("streamhouse.lease.transitions").tag("reason", r)
+                .description("Changes of lease holder, by reason").register(registry)).increment();
+    }
+
+    /** A dead incarnation's leases were moved in one batch. */
+    void failover(int leases) {
+        failovers.increment();
+        failoverLeases.increment(leases);
+    }
+
+    /** The number of leases {@code agent} holds, as its StreamAgent status shows it. */
+    void leasesHeld(String agent, int count) {
+        held.computeIfAbsent(agent, a -> {
+            AtomicInteger value = new AtomicInteger();
+            Gauge.builder("streamhouse.leases.held", value, AtomicInteger::get).tag("agent", a)
+                    .description("Leases held per agent").register(registry);
+            return value;
+        }).set(count);
+    }
+
+    /** The agent's StreamAgent is gone: its series goes too. */
+    void agentGone(String agent) {
+        if (held.remove(agent) != null) {
+            registry.find("streamhouse.leases.held").tag("agent", agent).meters().forEach(registry::remove);
+        }
+    }
+
+    /** Registers the gauge of unheld partitions, computed at scrape time from {@code source}. */
+    <T> void unassigned(T source, ToDoubleFunction<T> count) {
+        Gauge.builder("streamhouse.partitions.unassigned", source, count)
+                .description("PartitionLeases nobody holds (Pending or Unassigned)").register(registry);
+    }
+}

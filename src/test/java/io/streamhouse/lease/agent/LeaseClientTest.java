@@ -1,0 +1,392 @@
+package io.streamhouse.lease.agent;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
+import io.streamhouse.lease.api.v1alpha1.PartitionLease;
+import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
+import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.model.LeaseKey;
+import io.streamhouse.lease.operator.Fixtures;
+import io.streamhouse.lease.store.FencingException;
+import io.streamhouse.lease.store.HistoryEntry;
+import io.streamhouse.lease.store.LeaseStore;
+import io.streamhouse.lease.store.Validation;
+import jakarta.inject.Inject;
+import java.io.PrintWriter;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.SQLFeatureNotSupportedException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.logging.Logger;
+import javax.sql.DataSource;
+import org.awaitility.core.ConditionFactory;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The agent library against the running operator: the Fabric8 mock API server and the real
+ * embedded PostgreSQL (session timeout 3 s, handoff timeout 4 s in the test profile). Each
+ * test has its own namespace, topic and agent ids.
+ */
+@QuarkusTest
+@WithKubernetesTestServer
+class LeaseClientTest {
+
+    static final AtomicInteger RUN = new AtomicInteger();
+    static final Duration TTL = Duration.ofSeconds(3);
+
+    @Inject
+    KubernetesClient client;
+    @Inject
+    DataSource dataSource;
+    @Inject
+    LeaseStore store;
+
+    String ns;
+    String topic;
+    final List<LeaseClient> opened = new ArrayList<>();
+
+    @BeforeEach
+    void isolate() throws SQLException {
+        int n = RUN.incrementAndGet();
+        ns = "lib" + n + "-" + System.nanoTime() % 100000;
+        topic = "events-" + ns;
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE IF NOT EXISTS agent_write (topic text, partition int, epoch bigint, seq bigint)");
+        }
+    }
+
+    @AfterEach
+    void closeClients() {
+        opened.forEach(LeaseClient::close);
+    }
+
+    static ConditionFactory eventually() {
+        return await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(20));
+    }
+
+    String id(String name) {
+        return name + "-" + ns;
+    }
+
+    /** A StreamAgent whose session the agent keeps itself, as the pod annotation session-keeper: agent gives. */
+    void selfKeptAgent(String name) {
+        StreamAgent agent = Fixtures.agent(ns, name, id(name), "g1");
+        agent.getSpec().setSessionKeeper(SessionKeeper.Agent);
+        client.resource(agent).create();
+    }
+
+    LeaseClient library(String name, Recorder recorder) {
+        return library(name, recorder, dataSource, System::nanoTime);
+    }
+
+    LeaseClient library(String name, Recorder recorder, DataSource ds, java.util.function.LongSupplier clock) {
+        LeaseClient c = LeaseClient.builder(AgentIdentity.of(ns, name), client, ds)
+                .defaultSessionTimeout(TTL).listener(recorder).nanoClock(clock).build();
+        opened.add(c);
+        return c.start();
+    }
+
+    void createLease(String name, int partition) {
+        client.resource(Fixtures.lease(ns, name, topic, partition, "g1")).create();
+    }
+
+    void awaitHolder(int partition, String agentName, long epoch) {
+        eventually().until(() -> {
+            PartitionLease pl = client.resources(PartitionLease.class).inNamespace(ns).withName("p" + partition).get();
+            return pl != null && pl.getStatus() != null && id(agentName).equals(pl.getStatus().getHolder())
+                    && pl.getStatus().getEpoch() == epoch && "Held".equals(pl.getStatus().getPhase());
+        });
+    }
+
+    List<String> reasons(int partition) {
+        return store.history(LeaseKey.of(topic, partition)).stream().map(HistoryEntry::reason).toList();
+    }
+
+    int writes(int partition) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM agent_write WHERE topic = ? AND partition = ?")) {
+            ps.setString(1, topic);
+            ps.setInt(2, partition);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
+            }
+        }
+    }
+
+    Integer write(LeaseClient c, int partition, long epoch) {
+        return c.fenced(topic, partition, epoch, conn -> {
+            try (PreparedStatement ps = conn.prepareStatement("INSERT INTO agent_write VALUES (?, ?, ?, 1)")) {
+                ps.setString(1, topic);
+                ps.setInt(2, partition);
+                ps.setLong(3, epoch);
+                return ps.executeUpdate();
+            }
+        });
+    }
+
+    @Test
+    void learnsItsLeasesThroughTheWatchAndWritesFenced() throws SQLException {
+        selfKeptAgent("a");
+        Recorder events = new Recorder();
+        LeaseClient a = library("a", events);
+        createLease("p0", 0);
+        createLease("p1", 1);
+
+        assertThat(a.ensureLease(topic, 0, Duration.ofSeconds(30))).isEqualTo(1);
+        assertThat(a.ensureLease(topic, 1, Duration.ofSeconds(30))).isEqualTo(1);
+        assertThat(a.epoch(topic, 0)).isEqualTo(1);
+        assertThat(a.epoch(topic, 7)).isEqualTo(LeaseClient.NO_EPOCH);
+        assertThat(a.held()).containsOnlyKeys(LeaseKey.of(topic, 0), LeaseKey.of(topic, 1));
+        assertThat(events.seen()).contains("acquired " + topic + "/0@1", "acquired " + topic + "/1@1");
+        assertThat(a.validateEpoch(topic, 0, 1).status()).isEqualTo(Validation.Status.VALID);
+
+        assertThat(write(a, 0, 1)).isEqualTo(1);
+        assertThat(writes(0)).isEqualTo(1);
+        assertThatThrownBy(() -> write(a, 0, 0)).isInstanceOf(FencingException.class);
+        assertThat(writes(0)).isEqualTo(1);
+        // The StreamAgent shows the session the library opened.
+        eventually().until(() -> {
+            StreamAgent sa = client.resources(StreamAgent.class).inNamespace(ns).withName("a").get();
+            return sa.getStatus() != null && "Ready".equals(sa.getStatus().getPhase())
+                    && sa.getStatus().getSessionEpoch() == a.sessionEpoch();
+        });
+    }
+
+    @Test
+    void ensureLeaseFailsNamingTheHolder() {
+        selfKeptAgent("a");
+        client.resource(Fixtures.agent(ns, "b", id("b"), "g1")).create(); // kept by the operator
+        LeaseClient a = library("a", new Recorder());
+        var lease = Fixtures.lease(ns, "p0", topic, 0, "g1");
+        lease.getSpec().setPreferredAgent(id("b"));
+        client.resource(lease).create();
+        awaitHolder(0, "b", 1);
+
+        assertThatThrownBy(() -> a.ensureLease(topic, 0, Duration.ofMillis(300)))
+                .isInstanceOf(LeaseNotHeldException.class)
+                .hasMessageContaining(topic + "/0 was not assigned to " + id("a"))
+                .hasMessageContaining("held by " + id("b") + " at epoch 1")
+                .satisfies(e -> assertThat(((LeaseNotHeldException) e).currentHolder()).isEqualTo(AgentId.of(id("b"))));
+        assertThatThrownBy(() -> a.ensureLease(topic, 5, Duration.ofMillis(100)))
+                .isInstanceOf(LeaseNotHeldException.class).hasMessageContaining("nobody holds it");
+    }
+
+    @Test
+    void handsALeaseOffWhenTheOperatorMovesIt() {
+        selfKeptAgent("a");
+        Recorder aEvents = new Recorder();
+        LeaseClient a = library("a", aEvents);
+        createLease("p0", 0);
+        createLease("p1", 1);
+        a.ensureLease(topic, 0, Duration.ofSeconds(30));
+        a.ensureLease(topic, 1, Duration.ofSeconds(30));
+
+        selfKeptAgent("b");
+        Recorder bEvents = new Recorder();
+        LeaseClient b = library("b", bEvents);
+
+        // Balance moves one of the two to b, as a handoff: a is asked, releases, b gets epoch 2.
+        eventually().until(() -> b.held().size() == 1 && a.held().size() == 1);
+        LeaseKey moved = b.held().keySet().iterator().next();
+        assertThat(b.held().get(moved)).isEqualTo(2);
+        assertThat(aEvents.seen()).containsSubsequence("handoff " + moved + "@1 -> " + id("b"),
+                "revoked " + moved + "@1 HANDED_OFF");
+        assertThat(reasons(moved.partition())).containsExactly("Assigned", LeaseClient.HANDED_OFF, "Handoff");
+        assertThatThrownBy(() -> write(a, moved.partition(), 1)).isInstanceOf(FencingException.class)
+                .hasMessageContaining("stale epoch 1");
+        assertThat(write(b, moved.partition(), 2)).isEqualTo(1);
+    }
+
+    @Test
+    void closeReleasesEverythingSoAnotherAgentTakesOverAtOnce() {
+        selfKeptAgent("a");
+        selfKeptAgent("b");
+        LeaseClient a = library("a", new Recorder());
+        LeaseClient b = library("b", new Recorder());
+        for (int p = 0; p < 4; p++) {
+            createLease("p" + p, p);
+        }
+        eventually().until(() -> a.held().size() + b.held().size() == 4);
+        long session = a.sessionEpoch();
+        List<LeaseKey> fromA = new ArrayList<>(a.held().keySet());
+
+        a.close();
+
+        assertThat(store.session(AgentId.of(id("a"))).orElseThrow().live()).isFalse();
+        eventually().until(() -> b.held().size() == 4);
+        for (LeaseKey key : fromA) {
+            assertThat(reasons(key.partition())).endsWith(LeaseClient.SHUTDOWN, "Assigned");
+        }
+        assertThat(a.epoch(topic, 0)).isEqualTo(LeaseClient.NO_EPOCH);
+        assertThat(session).isPositive();
+    }
+
+    @Test
+    void stopsWritingWhenItsSessionCannotBeConfirmedAndRecovers() {
+        selfKeptAgent("a");
+        Recorder events = new Recorder();
+        CuttableDataSource ds = new CuttableDataSource(dataSource);
+        LeaseClient a = library("a", events, ds, System::nanoTime);
+        createLease("p0", 0);
+        long epoch = a.ensureLease(topic, 0, Duration.ofSeconds(30));
+
+        ds.cut.set(true); // the agent loses its database; the operator does not
+        eventually().until(() -> a.epoch(topic, 0) == LeaseClient.NO_EPOCH);
+        eventually().until(() -> events.seen().contains("revoked " + topic + "/0@" + epoch + " SESSION_UNCONFIRMED"));
+        assertThatThrownBy(() -> write(a, 0, epoch)).isInstanceOf(FencingException.class)
+                .hasMessageContaining("session of " + id("a") + " expired");
+
+        ds.cut.set(false);
+        // Either the session survived (renewed in time) or it is registered anew and the lease reassigned.
+        eventually().until(() -> a.epoch(topic, 0) != LeaseClient.NO_EPOCH);
+        assertThat(write(a, 0, a.epoch(topic, 0))).isEqualTo(1);
+    }
+
+    @Test
+    void aProcessPausedPastItsSessionRefusesWritesTheMomentItResumes() {
+        selfKeptAgent("a");
+        AtomicLong skew = new AtomicLong();
+        LeaseClient a = library("a", new Recorder(), dataSource, () -> System.nanoTime() + skew.get());
+        createLease("p0", 0);
+        long epoch = a.ensureLease(topic, 0, Duration.ofSeconds(30));
+
+        skew.addAndGet(TTL.multipliedBy(2).toNanos()); // as if every thread had been frozen for two timeouts
+
+        assertThat(a.epoch(topic, 0)).isEqualTo(LeaseClient.NO_EPOCH);
+        assertThatThrownBy(() -> write(a, 0, epoch)).isInstanceOf(FencingException.class);
+        // The next renewal confirms the (still live) session again.
+        eventually().until(() -> a.epoch(topic, 0) == epoch);
+    }
+
+    @Test
+    void aLostSessionIsRevokedAndANewIncarnationGetsItsLeasesBack() {
+        selfKeptAgent("a");
+        Recorder events = new Recorder();
+        LeaseClient a = library("a", events);
+        createLease("p0", 0);
+        assertThat(a.ensureLease(topic, 0, Duration.ofSeconds(30))).isEqualTo(1);
+        long first = a.sessionEpoch();
+
+        store.expire(AgentId.of(id("a")), first); // as the database sees a session that ran out
+
+        eventually().until(() -> events.seen().contains("revoked " + topic + "/0@1 SESSION_LOST"));
+        eventually().untilAsserted(() -> assertThat(a.epoch(topic, 0))
+                .as("held %s, session %d, row %s", a.held(), a.sessionEpoch(), store.lease(LeaseKey.of(topic, 0)))
+                .isEqualTo(2));
+        assertThat(a.sessionEpoch()).isGreaterThan(first);
+        assertThatThrownBy(() -> write(a, 0, 1)).isInstanceOf(FencingException.class);
+    }
+
+    @Test
+    void refusesToStartForAnAgentWhoseSessionTheOperatorKeeps() {
+        client.resource(Fixtures.agent(ns, "op", id("op"), "g1")).create();
+        LeaseClient c = LeaseClient.builder(AgentIdentity.of(ns, "op"), client, dataSource).build();
+        opened.add(c);
+        assertThatThrownBy(c::start).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining(StreamAgent.SESSION_KEEPER_ANNOTATION + ": agent");
+
+        LeaseClient missing = LeaseClient.builder(AgentIdentity.of(ns, "nobody"), client, dataSource)
+                .startTimeout(Duration.ofMillis(200)).build();
+        opened.add(missing);
+        assertThatThrownBy(missing::start).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("StreamAgent " + ns + "/nobody did not appear");
+    }
+
+    /** Everything the listener heard, as short strings. */
+    static final class Recorder implements LeaseListener {
+        private final List<String> seen = new CopyOnWriteArrayList<>();
+
+        @Override
+        public void acquired(LeaseKey key, long epoch) {
+            seen.add("acquired " + key + "@" + epoch);
+        }
+
+        @Override
+        public void revoked(LeaseKey key, long epoch, Reason reason) {
+            seen.add("revoked " + key + "@" + epoch + " " + reason);
+        }
+
+        @Override
+        public void handoffRequested(LeaseKey key, long epoch, AgentId target) {
+            seen.add("handoff " + key + "@" + epoch + " -> " + target);
+        }
+
+        List<String> seen() {
+            return List.copyOf(seen);
+        }
+    }
+
+    /** A DataSource that can be cut off, as a network partition between one agent and PostgreSQL. */
+    static final class CuttableDataSource implements DataSource {
+        final AtomicBoolean cut = new AtomicBoolean();
+        private final DataSource delegate;
+
+        CuttableDataSource(DataSource delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public Connection getConnection() throws SQLException {
+            if (cut.get()) {
+                throw new SQLException("connection refused (test cut)", "08001");
+            }
+            return delegate.getConnection();
+        }
+
+        @Override
+        public Connection getConnection(String user, String password) throws SQLException {
+            return getConnection();
+        }
+
+        @Override
+        public PrintWriter getLogWriter() {
+            return null;
+        }
+
+        @Override
+        public void setLogWriter(PrintWriter out) {
+        }
+
+        @Override
+        public void setLoginTimeout(int seconds) {
+        }
+
+        @Override
+        public int getLoginTimeout() {
+            return 0;
+        }
+
+        @Override
+        public Logger getParentLogger() throws SQLFeatureNotSupportedException {
+            throw new SQLFeatureNotSupportedException();
+        }
+
+        @Override
+        public <T> T unwrap(Class<T> iface) throws SQLException {
+            throw new SQLException("not a wrapper");
+        }
+
+        @Override
+        public boolean isWrapperFor(Class<?> iface) {
+            return false;
+        }
+    }
+}

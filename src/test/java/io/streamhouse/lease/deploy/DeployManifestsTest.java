@@ -1,0 +1,144 @@
+package io.streamhouse.lease.deploy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
+import io.fabric8.kubernetes.api.model.rbac.PolicyRule;
+import io.fabric8.kubernetes.api.model.rbac.Role;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
+import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+
+/**
+ * deploy/ parses, is applied in the order its numbers say, and its RBAC is least privilege.
+ * (That the operator's rules cover every call it makes is {@link RbacCoverageTest}.)
+ */
+class DeployManifestsTest {
+
+    static final Path DEPLOY = Path.of("deploy");
+    static List<HasMetadata> load(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file); KubernetesClient parser = new KubernetesClientBuilder().build()) {
+            return parser.load(in).items();
+        }
+    }
+
+    static List<HasMetadata> all() throws IOException {
+        List<HasMetadata> out = new ArrayList<>();
+        for (Path file : numbered()) {
+            out.addAll(load(file));
+        }
+        return out;
+    }
+
+    static List<Path> numbered() throws IOException {
+        try (Stream<Path> files = Files.list(DEPLOY)) {
+            return files.filter(f -> f.getFileName().toString().matches("\\d\\d-.*\\.yaml")).sorted().toList();
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    static List<String> kustomizationResources(Path dir) throws IOException {
+        Map<String, Object> k = new KubernetesSerialization().unmarshal(Files.readString(dir.resolve("kustomization.yaml")),
+                Map.class);
+        return (List<String>) k.get("resources");
+    }
+
+    @Test
+    void kustomizationAppliesEveryNumberedManifestInOrderWithTheCrdsSecond() throws IOException {
+        List<String> expected = new ArrayList<>();
+        numbered().forEach(f -> expected.add(f.getFileName().toString()));
+        expected.add(1, "../crds");
+        assertThat(kustomizationResources(DEPLOY)).containsExactlyElementsOf(expected);
+        for (String crd : kustomizationResources(Path.of("crds"))) {
+            assertThat(load(Path.of("crds", crd))).singleElement()
+                    .satisfies(r -> assertThat(r.getKind()).isEqualTo("CustomResourceDefinition"));
+        }
+        try (Stream<Path> files = Files.list(Path.of("crds"))) {
+            assertThat(files.filter(f -> f.toString().endsWith(".yml")).map(f -> f.getFileName().toString()))
+                    .containsExactlyInAnyOrderElementsOf(kustomizationResources(Path.of("crds")));
+        }
+    }
+
+    @Test
+    void everyManifestParsesIntoKnownKinds() throws IOException {
+        List<HasMetadata> resources = all();
+        assertThat(resources).extracting(HasMetadata::getKind).contains("Namespace", "ServiceAccount", "ClusterRole",
+                "ClusterRoleBinding", "Role", "RoleBinding", "Secret", "Deployment", "PodDisruptionBudget",
+                "PartitionLease");
+        assertThat(resources).allSatisfy(r -> assertThat(r.getMetadata().getName()).isNotBlank());
+    }
+
+    @Test
+    void noRuleUsesAWildcard() throws IOException {
+        List<PolicyRule> rules = new ArrayList<>();
+        for (HasMetadata r : all()) {
+            if (r instanceof ClusterRole cr) {
+                rules.addAll(cr.getRules());
+            } else if (r instanceof Role role) {
+                rules.addAll(role.getRules());
+            }
+        }
+        assertThat(rules).isNotEmpty().allSatisfy(rule -> {
+            assertThat(rule.getApiGroups()).doesNotContain("*");
+            assertThat(rule.getResources()).doesNotContain("*").allSatisfy(res -> assertThat(res).doesNotEndWith("/*"));
+            assertThat(rule.getVerbs()).doesNotContain("*");
+        });
+    }
+
+    @Test
+    void agentsMayOnlyReadLeasesAndGetStreamAgentsByName() throws IOException {
+        Role agent = all().stream().filter(r -> r instanceof Role && "streamhouse-agent".equals(r.getMetadata().getName()))
+                .map(Role.class::cast).findFirst().orElseThrow();
+        assertThat(agent.getRules()).allSatisfy(rule -> assertThat(rule.getVerbs()).isSubsetOf("get", "list", "watch"));
+        assertThat(agent.getRules()).filteredOn(rule -> rule.getResources().contains("streamagents"))
+                .singleElement().satisfies(rule -> assertThat(rule.getVerbs()).containsExactly("get"));
+        assertThat(agent.getRules()).flatExtracting(PolicyRule::getResources)
+                .containsExactlyInAnyOrder("partitionleases", "streamagents");
+    }
+
+    @Test
+    void operatorRunsTwoReplicasWithProbesResourcesAndADisruptionBudget() throws IOException {
+        List<HasMetadata> resources = all();
+        Deployment operator = resources.stream().filter(r -> r instanceof Deployment
+                && "streamhouse-lease-operator".equals(r.getMetadata().getName())).map(Deployment.class::cast)
+                .findFirst().orElseThrow();
+        assertThat(operator.getSpec().getReplicas()).isEqualTo(2);
+        var container = operator.getSpec().getTemplate().getSpec().getContainers().get(0);
+        assertThat(container.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/q/health/ready");
+        assertThat(container.getLivenessProbe().getHttpGet().getPath()).isEqualTo("/q/health/live");
+        assertThat(container.getResources().getRequests()).containsKeys("cpu", "memory");
+        assertThat(container.getResources().getLimits()).containsKey("memory");
+        assertThat(container.getEnv()).filteredOn(e -> e.getName().startsWith("STREAMHOUSE_DB_"))
+                .hasSize(3).allSatisfy(e -> assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo("streamhouse-db"));
+        assertThat(operator.getSpec().getTemplate().getSpec().getServiceAccountName()).isEqualTo("streamhouse-lease-operator");
+        assertThat(resources).filteredOn(r -> r instanceof PodDisruptionBudget).singleElement()
+                .satisfies(r -> assertThat(((PodDisruptionBudget) r).getSpec().getMinAvailable().getIntVal()).isEqualTo(1));
+    }
+
+    @Test
+    void exampleAgentsAreLabelledKeepTheirOwnSessionAndDrainOnPreStop() throws IOException {
+        Deployment agents = all().stream().filter(r -> r instanceof Deployment
+                && "streamhouse-agent".equals(r.getMetadata().getName())).map(Deployment.class::cast)
+                .findFirst().orElseThrow();
+        var template = agents.getSpec().getTemplate();
+        assertThat(template.getMetadata().getLabels()).containsEntry(StreamAgent.AGENT_LABEL, "true");
+        assertThat(template.getMetadata().getAnnotations()).containsEntry(StreamAgent.SESSION_KEEPER_ANNOTATION, "agent");
+        var container = template.getSpec().getContainers().get(0);
+        assertThat(container.getLifecycle().getPreStop()).isNotNull();
+        assertThat(container.getEnv()).extracting(e -> e.getName()).contains("POD_NAME", "POD_NAMESPACE");
+        assertThat(template.getSpec().getServiceAccountName()).isEqualTo("streamhouse-agent");
+    }
+}
