@@ -35,6 +35,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.LongSupplier;
 import javax.sql.DataSource;
 
@@ -80,6 +81,9 @@ public final class LeaseClient implements AutoCloseable {
     private final HeldLeases held;
     private final Map<LeaseKey, List<CompletableFuture<Long>>> waiters = new HashMap<>(); // guarded by itself
     private final AtomicBoolean started = new AtomicBoolean();
+    private final LongAdder fencedCommitted = new LongAdder();
+    private final LongAdder fencedRefused = new LongAdder();
+    private final LongAdder sessionsLost = new LongAdder();
     private volatile boolean closed;
     private volatile AgentId agent;
     private volatile AgentRegistration registration;
@@ -308,9 +312,25 @@ public final class LeaseClient implements AutoCloseable {
         AgentId me = requireStarted();
         SessionGuard g = guard;
         if (closed || !g.isConfirmed(nanos.getAsLong())) {
+            fencedRefused.increment();
             throw new FencingException(key, me, epoch, new Validation(Validation.Status.EXPIRED, me, epoch));
         }
-        return store.fenced(key, me, epoch, work);
+        try {
+            T result = store.fenced(key, me, epoch, work);
+            fencedCommitted.increment();
+            return result;
+        } catch (FencingException e) {
+            fencedRefused.increment();
+            throw e;
+        }
+    }
+
+    /** Counters since start, for the application's metrics. */
+    public record Stats(long fencedCommitted, long fencedRefused, long sessionsLost, int held) {
+    }
+
+    public Stats stats() {
+        return new Stats(fencedCommitted.sum(), fencedRefused.sum(), sessionsLost.sum(), held().size());
     }
 
     /** Gives the partition up now (the operator may assign it anywhere, this agent included). */
@@ -381,6 +401,7 @@ public final class LeaseClient implements AutoCloseable {
                 LOG.log(System.Logger.Level.WARNING, "session " + held.session() + " of " + agent
                         + " expired or was superseded: its leases are revoked; registering a new session");
                 guard.invalidate();
+                sessionsLost.increment();
                 long lost = held.session();
                 events.execute(() -> revokeSession(lost, LeaseListener.Reason.SESSION_LOST));
                 openSession();

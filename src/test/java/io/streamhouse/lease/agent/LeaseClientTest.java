@@ -162,6 +162,7 @@ class LeaseClientTest {
         assertThat(writes(0)).isEqualTo(1);
         assertThatThrownBy(() -> write(a, 0, 0)).isInstanceOf(FencingException.class);
         assertThat(writes(0)).isEqualTo(1);
+        assertThat(a.stats()).isEqualTo(new LeaseClient.Stats(1, 1, 0, 2));
         // The StreamAgent shows the session the library opened.
         eventually().until(() -> {
             StreamAgent sa = client.resources(StreamAgent.class).inNamespace(ns).withName("a").get();
@@ -293,6 +294,7 @@ class LeaseClientTest {
                 .isEqualTo(2));
         assertThat(a.sessionEpoch()).isGreaterThan(first);
         assertThatThrownBy(() -> write(a, 0, 1)).isInstanceOf(FencingException.class);
+        assertThat(a.stats().sessionsLost()).isEqualTo(1);
     }
 
     @Test
