@@ -85,6 +85,7 @@ public final class LeaseClient implements AutoCloseable {
     private final LongAdder fencedRefused = new LongAdder();
     private final LongAdder sessionsLost = new LongAdder();
     private volatile boolean closed;
+    private volatile boolean sessionNeeded; // the session was lost and no new one is open yet
     private volatile AgentId agent;
     private volatile AgentRegistration registration;
     private volatile SessionGuard guard;
@@ -135,9 +136,15 @@ public final class LeaseClient implements AutoCloseable {
         guard = new SessionGuard(registration.ttl(), margin == null ? defaultMargin(registration.ttl()) : margin);
         openFirstSession();
         sessionTimer.schedule(this::renewRound, registration.ttl().dividedBy(3).toMillis(), TimeUnit.MILLISECONDS);
-        informer = client.resources(PartitionLease.class).inNamespace(identity.namespace())
-                .withLabel(PartitionLease.HOLDER_LABEL, agent.value())
-                .inform(new Watch(), 0);
+        try {
+            informer = client.resources(PartitionLease.class).inNamespace(identity.namespace())
+                    .withLabel(PartitionLease.HOLDER_LABEL, agent.value())
+                    .inform(new Watch(), 0);
+        } catch (RuntimeException e) {
+            close(); // the session is open: end it rather than leave it renewed by a client nobody holds
+            throw new IllegalStateException("agent " + agent + " could not watch its PartitionLeases in "
+                    + identity.namespace() + " (RBAC: get, list, watch partitionleases): " + e.getMessage(), e);
+        }
         LOG.log(System.Logger.Level.INFO, "agent " + agent + " (" + identity + ") started with session "
                 + held.session() + ", timeout " + registration.ttl());
         return this;
@@ -391,7 +398,10 @@ public final class LeaseClient implements AutoCloseable {
         Duration next = registration.ttl().dividedBy(3);
         long sent = nanos.getAsLong();
         try {
-            if (store.renew(agent, held.session())) {
+            if (sessionNeeded) {
+                openSession(); // the last one was lost and opening a new one failed: try again
+                sessionNeeded = false;
+            } else if (store.renew(agent, held.session())) {
                 guard.confirmed(sent);
                 armDeadline();
                 events.execute(this::resync);
@@ -404,7 +414,9 @@ public final class LeaseClient implements AutoCloseable {
                 sessionsLost.increment();
                 long lost = held.session();
                 events.execute(() -> revokeSession(lost, LeaseListener.Reason.SESSION_LOST));
+                sessionNeeded = true;
                 openSession();
+                sessionNeeded = false;
             }
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.WARNING, "session renewal of " + agent + " failed (" + e.getMessage()

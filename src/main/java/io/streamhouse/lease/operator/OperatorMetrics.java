@@ -66,6 +66,7 @@ public class OperatorMetrics {
     void leasesHeld(String agent, int count) {
         held.computeIfAbsent(agent, a -> {
             AtomicInteger value = new AtomicInteger();
+            removeExisting(registry.find("streamhouse.leases.held").tag("agent", a).meters());
             Gauge.builder("streamhouse.leases.held", value, AtomicInteger::get).tag("agent", a)
                     .description("Leases held per agent").register(registry);
             return value;
@@ -81,7 +82,17 @@ public class OperatorMetrics {
 
     /** Registers the gauge of unheld partitions, computed at scrape time from {@code source}. */
     <T> void unassigned(T source, ToDoubleFunction<T> count) {
+        removeExisting(registry.find("streamhouse.partitions.unassigned").meters());
         Gauge.builder("streamhouse.partitions.unassigned", source, count)
                 .description("PartitionLeases nobody holds (Pending or Unassigned)").register(registry);
+    }
+
+    /**
+     * A gauge registered again replaces the old one: registering returns an existing meter of the
+     * same name and tags, which would still read the previous source (an application restarted in
+     * the same JVM, as Quarkus tests do, keeps its registry).
+     */
+    private void removeExisting(java.util.Collection<io.micrometer.core.instrument.Meter> meters) {
+        meters.forEach(registry::remove);
     }
 }

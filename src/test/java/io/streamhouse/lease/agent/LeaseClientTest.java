@@ -172,6 +172,39 @@ class LeaseClientTest {
     }
 
     @Test
+    void releaseAndReleaseAllGiveLeasesUpAndCountInMetrics() {
+        selfKeptAgent("a");
+        selfKeptAgent("b");
+        Recorder aEvents = new Recorder();
+        LeaseClient a = library("a", aEvents);
+        LeaseClient b = library("b", new Recorder());
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        new LeaseClientMetrics(a).bindTo(registry);
+        for (int p = 0; p < 4; p++) {
+            createLease("p" + p, p);
+        }
+        eventually().until(() -> a.held().size() == 2 && b.held().size() == 2);
+        assertThat(registry.get("streamhouse.agent.leases.held").gauge().value()).isEqualTo(2);
+        LeaseKey first = a.held().keySet().stream().sorted().findFirst().orElseThrow();
+        long epoch = a.held().get(first);
+
+        assertThat(a.release(first.topic(), first.partition())).isTrue();
+
+        assertThat(aEvents.seen()).contains("revoked " + first + "@" + epoch + " RELEASED");
+        assertThat(reasons(first.partition())).contains(LeaseClient.RELEASED);
+        assertThatThrownBy(() -> write(a, first.partition(), epoch)).isInstanceOf(FencingException.class);
+        assertThat(registry.get("streamhouse.agent.fenced.writes").tag("outcome", "refused").functionCounter().count())
+                .isEqualTo(1);
+        assertThat(a.release(topic, 99)).isFalse(); // never held: nothing to do
+
+        // The released lease is assigned again (the plan keeps two each); releaseAll gives up both.
+        eventually().until(() -> a.held().size() == 2 && b.held().size() == 2);
+        var mine = a.held();
+        assertThat(a.releaseAll()).containsExactlyInAnyOrderElementsOf(mine.keySet());
+        mine.forEach((key, e) -> assertThat(aEvents.seen()).contains("revoked " + key + "@" + e + " RELEASED"));
+    }
+
+    @Test
     void ensureLeaseFailsNamingTheHolder() {
         selfKeptAgent("a");
         client.resource(Fixtures.agent(ns, "b", id("b"), "g1")).create(); // kept by the operator

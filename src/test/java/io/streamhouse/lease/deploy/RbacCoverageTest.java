@@ -21,7 +21,11 @@ import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.operator.Fixtures;
+import io.streamhouse.lease.agent.AgentIdentity;
+import io.streamhouse.lease.agent.LeaseClient;
+import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import jakarta.inject.Inject;
+import javax.sql.DataSource;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -35,7 +39,8 @@ import org.junit.jupiter.api.Test;
  * (pod agent, assignment, holder label, status, events, finalizers, lease and pod deletion), is
  * allowed by the operator's rules in deploy/02-operator-rbac.yaml. The mock API server records
  * every request from the operator's start on; the test's own requests carry another user agent
- * and are left out.
+ * and are left out. An agent running the library, on a client with a user agent of its own, is
+ * checked the same way against deploy/03-agent-rbac.yaml.
  */
 @QuarkusTest
 @WithKubernetesTestServer
@@ -50,11 +55,14 @@ class RbacCoverageTest {
     }
 
     static final String TEST_AGENT = "rbac-coverage-test";
+    static final String LIBRARY_AGENT = "rbac-coverage-agent-library";
 
     @KubernetesTestServer
     KubernetesServer server;
     @Inject
     KubernetesClient operatorClient;
+    @Inject
+    DataSource dataSource;
 
     /** What RBAC sees of a request. */
     record Access(String group, String resource, String verb, String namespace) {
@@ -77,6 +85,18 @@ class RbacCoverageTest {
                     && "Held".equals(lease.get().getStatus().getPhase()));
             lease.delete(); // the Cleaner releases, then its finalizer goes
             await().atMost(Duration.ofSeconds(30)).until(() -> lease.get() == null);
+            // An agent running the library, on a client of its own, holds a lease, releases it, stops.
+            StreamAgent selfKept = Fixtures.agent(ns, "lib", "lib-" + ns, "g2");
+            selfKept.getSpec().setSessionKeeper(SessionKeeper.Agent);
+            test.resource(selfKept).create();
+            test.resource(Fixtures.lease(ns, "q0", "t-" + ns, 1, "g2")).create();
+            try (KubernetesClient agentClient = new KubernetesClientBuilder().withConfig(new ConfigBuilder(
+                    operatorClient.getConfiguration()).withUserAgent(LIBRARY_AGENT).build()).build();
+                 LeaseClient library = LeaseClient.builder(AgentIdentity.of(ns, "lib"), agentClient, dataSource).build()) {
+                library.start();
+                library.ensureLease("t-" + ns, 1, Duration.ofSeconds(30));
+                library.release("t-" + ns, 1);
+            }
             test.pods().inNamespace(ns).withName(pod.getMetadata().getName()).delete();
             var agent = test.resources(StreamAgent.class).inNamespace(ns).withName("agent-0");
             await().atMost(Duration.ofSeconds(30)).until(() -> agent.get() == null
@@ -92,10 +112,27 @@ class RbacCoverageTest {
                 namespaceRules.addAll(role.getRules());
             }
         }
+        List<PolicyRule> agentRules = new ArrayList<>(); // a namespaced Role: the agents' own namespace
+        for (HasMetadata r : DeployManifestsTest.load(DeployManifestsTest.DEPLOY.resolve("03-agent-rbac.yaml"))) {
+            if (r instanceof Role role) {
+                agentRules.addAll(role.getRules());
+            }
+        }
         Set<String> made = new TreeSet<>();
+        Set<String> madeByAgent = new TreeSet<>();
         Set<String> denied = new TreeSet<>();
         for (RecordedRequest request : drain()) {
             if (TEST_AGENT.equals(request.getHeader("User-Agent"))) {
+                continue;
+            }
+            if (LIBRARY_AGENT.equals(request.getHeader("User-Agent"))) {
+                Access access = access(request);
+                if (access != null) {
+                    madeByAgent.add(access.toString());
+                    if (access.namespace() == null || !allows(agentRules, access)) {
+                        denied.add("agent library: " + access + "  (" + request.getMethod() + " " + request.getPath() + ")");
+                    }
+                }
                 continue;
             }
             Access access = access(request);
@@ -113,6 +150,10 @@ class RbacCoverageTest {
             }
         }
         System.out.println("operator calls seen: " + made);
+        System.out.println("agent library calls seen: " + madeByAgent);
+        assertThat(madeByAgent).as("the library reads its StreamAgent and watches its leases")
+                .contains("get streamhouse.io/streamagents in " + ns, "list streamhouse.io/partitionleases in " + ns,
+                        "watch streamhouse.io/partitionleases in " + ns);
         assertThat(made).as("the scenario must reach the operator's main paths").contains(
                 "create events in " + ns, "patch streamhouse.io/partitionleases/status in " + ns,
                 "patch streamhouse.io/partitionleases in " + ns, "create streamhouse.io/streamagents in " + ns,

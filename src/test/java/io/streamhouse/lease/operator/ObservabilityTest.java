@@ -29,8 +29,10 @@ class ObservabilityTest {
     @TestHTTPResource("/q/health/ready")
     URL ready;
 
+    static final HttpClient HTTP = HttpClient.newHttpClient();
+
     static HttpResponse<String> get(URL url) throws Exception {
-        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url.toString())).build(),
+        return HTTP.send(HttpRequest.newBuilder(URI.create(url.toString())).build(),
                 HttpResponse.BodyHandlers.ofString());
     }
 
@@ -62,6 +64,7 @@ class ObservabilityTest {
     void readyWhenTheStoreAnswersTheChangeFeedListensAndInformersSynced() throws Exception {
         HttpResponse<String> response = get(ready);
         assertThat(response.statusCode()).isEqualTo(200);
-        assertThat(response.body()).contains("\"lease-store\"").contains("\"changeFeed\": \"listening\"");
+        assertThat(response.body()).contains("\"lease-store\"").contains("\"changeFeed\": \"listening\"")
+                .contains("partitionlease"); // the Java Operator SDK's check: every controller's informers synced
     }
 }
