@@ -31,6 +31,11 @@ public final class LocalPostgres implements AutoCloseable {
 
     /** As {@link #start(Path)}, with extra server settings (postgresql.conf names). */
     public static LocalPostgres start(Path dataDirectory, Map<String, String> serverConfig) {
+        return start(dataDirectory, serverConfig, 0);
+    }
+
+    /** As above, on {@code port} (0: any free one); a restart on the same data and port keeps every URL valid. */
+    public static LocalPostgres start(Path dataDirectory, Map<String, String> serverConfig, int port) {
         try {
             EmbeddedPostgres.Builder builder = EmbeddedPostgres.builder()
                     // fsync off: local use only, and it keeps tests fast on a slow shared disk.
@@ -39,6 +44,9 @@ public final class LocalPostgres implements AutoCloseable {
                     .setServerConfig("fsync", "off")
                     .setServerConfig("max_connections", "200");
             serverConfig.forEach(builder::setServerConfig);
+            if (port > 0) {
+                builder.setPort(port);
+            }
             if (dataDirectory != null) {
                 Files.createDirectories(dataDirectory);
                 builder.setDataDirectory(dataDirectory).setCleanDataDirectory(false);

@@ -17,22 +17,19 @@ import io.streamhouse.lease.store.FencingException;
 import io.streamhouse.lease.store.HistoryEntry;
 import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.store.Validation;
+import io.streamhouse.lease.testing.CuttableDataSource;
 import jakarta.inject.Inject;
-import java.io.PrintWriter;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.SQLFeatureNotSupportedException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.logging.Logger;
 import javax.sql.DataSource;
 import org.awaitility.core.ConditionFactory;
 import org.junit.jupiter.api.AfterEach;
@@ -366,62 +363,6 @@ class LeaseClientTest {
 
         List<String> seen() {
             return List.copyOf(seen);
-        }
-    }
-
-    /** A DataSource that can be cut off, as a network partition between one agent and PostgreSQL. */
-    static final class CuttableDataSource implements DataSource {
-        final AtomicBoolean cut = new AtomicBoolean();
-        private final DataSource delegate;
-
-        CuttableDataSource(DataSource delegate) {
-            this.delegate = delegate;
-        }
-
-        @Override
-        public Connection getConnection() throws SQLException {
-            if (cut.get()) {
-                throw new SQLException("connection refused (test cut)", "08001");
-            }
-            return delegate.getConnection();
-        }
-
-        @Override
-        public Connection getConnection(String user, String password) throws SQLException {
-            return getConnection();
-        }
-
-        @Override
-        public PrintWriter getLogWriter() {
-            return null;
-        }
-
-        @Override
-        public void setLogWriter(PrintWriter out) {
-        }
-
-        @Override
-        public void setLoginTimeout(int seconds) {
-        }
-
-        @Override
-        public int getLoginTimeout() {
-            return 0;
-        }
-
-        @Override
-        public Logger getParentLogger() throws SQLFeatureNotSupportedException {
-            throw new SQLFeatureNotSupportedException();
-        }
-
-        @Override
-        public <T> T unwrap(Class<T> iface) throws SQLException {
-            throw new SQLException("not a wrapper");
-        }
-
-        @Override
-        public boolean isWrapperFor(Class<?> iface) {
-            return false;
         }
     }
 }
