@@ -19,6 +19,7 @@ import io.streamhouse.lease.api.v1alpha1.PartitionLease;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeaseSpec;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.store.LocalPostgres;
+import io.streamhouse.lease.testing.Kubeconfigs;
 import io.streamhouse.lease.testing.LeaseTracker;
 import java.io.IOException;
 import java.io.InputStream;
@@ -356,14 +357,7 @@ public final class AssignBench {
         Files.createDirectories(dir);
         log = dir.resolve("operator-" + size.leases() + "x" + size.agents() + ".log");
         Path kubeconfig = dir.resolve("kubeconfig-" + size.leases() + "x" + size.agents());
-        Files.writeString(kubeconfig, """
-                apiVersion: v1
-                kind: Config
-                clusters: [{name: mock, cluster: {server: "%s"}}]
-                contexts: [{name: mock, context: {cluster: mock, namespace: %s, user: bench}}]
-                current-context: mock
-                users: [{name: bench, user: {token: bench}}]
-                """.formatted(apiServer, NS));
+        Kubeconfigs.forMock(kubeconfig, apiServer, NS);
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> cmd = List.of(java, "-Xmx2g",
                 "-Dquarkus.profile=bench",

@@ -26,6 +26,7 @@ import io.streamhouse.lease.store.Database;
 import io.streamhouse.lease.store.FencingException;
 import io.streamhouse.lease.store.LocalPostgres;
 import io.streamhouse.lease.testing.CuttableDataSource;
+import io.streamhouse.lease.testing.Kubeconfigs;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -438,16 +439,7 @@ class SafetySuiteIT {
     }
 
     String kubeconfig(String apiServer) throws Exception {
-        Path file = Files.createTempFile("safety-kubeconfig", ".yaml");
-        Files.writeString(file, """
-                apiVersion: v1
-                kind: Config
-                clusters: [{name: mock, cluster: {server: "%s"}}]
-                contexts: [{name: mock, context: {cluster: mock, namespace: %s, user: safety}}]
-                current-context: mock
-                users: [{name: safety, user: {token: safety}}]
-                """.formatted(apiServer, NS));
-        return file.toString();
+        return Kubeconfigs.forMock(Files.createTempFile("safety-kubeconfig", ".yaml"), apiServer, NS).toString();
     }
 
     final Map<Process, Path> logs = new ConcurrentHashMap<>();
