@@ -36,6 +36,7 @@ import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
@@ -76,7 +77,8 @@ class SafetySuiteIT {
 
     final long seed = Long.getLong("safety.seed", System.nanoTime());
     final Random random = new Random(seed);
-    final Duration runFor = Duration.ofSeconds(Long.getLong("safety.seconds", 45));
+    /** At least this long, and at least one round of every fault kind. */
+    final Duration runFor = Duration.ofSeconds(Long.getLong("safety.seconds", 30));
     final int agentCount = Integer.getInteger("safety.agents", 4);
     final int partitions = Integer.getInteger("safety.partitions", 12);
 
@@ -132,10 +134,17 @@ class SafetySuiteIT {
             monitor.setDaemon(true);
             monitor.start();
 
+            // Faults in rounds: each round is every kind once, in a seeded random order, so that
+            // even a short run injects each kind; rounds repeat until the time is up.
             long end = System.nanoTime() + runFor.toNanos();
-            while (System.nanoTime() < end) {
-                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1500 + random.nextInt(2500))); // the fault schedule
-                inject(Fault.values()[random.nextInt(Fault.values().length)], harness, server);
+            List<Fault> round = new ArrayList<>();
+            while (System.nanoTime() < end || !round.isEmpty()) {
+                if (round.isEmpty()) {
+                    round.addAll(List.of(Fault.values()));
+                    Collections.shuffle(round, random);
+                }
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1000 + random.nextInt(2000))); // between faults
+                inject(round.remove(0), harness, server);
             }
             // Let it settle: every partition held by a live agent again, then stop writing.
             await("every partition held after the faults").atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(100))
@@ -171,7 +180,8 @@ class SafetySuiteIT {
         List<Agent> live = agents.stream().filter(a -> !a.crashed).toList();
         Agent victim = live.isEmpty() ? null : live.get(random.nextInt(live.size()));
         injected.merge(fault, 1, Integer::sum);
-        System.out.println("fault: " + fault + (victim == null ? "" : " on " + victim.name));
+        boolean onAnAgent = fault == Fault.PAUSE || fault == Fault.CRASH || fault == Fault.DRAIN;
+        System.out.println("fault: " + fault + (onAnAgent && victim != null ? " on " + victim.name : ""));
         switch (fault) {
             case PAUSE -> victim.pause(Duration.ofSeconds(TIMEOUT_SECONDS + 1 + random.nextInt(2)));
             case CRASH -> {
