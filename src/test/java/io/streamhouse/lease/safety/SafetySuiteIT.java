@@ -73,7 +73,10 @@ class SafetySuiteIT {
      */
     static final Duration UNHELD_BOUND = Duration.ofSeconds(5);
 
-    enum Fault { PAUSE, CRASH, DRAIN, CONNECTIONS_DROP, OPERATOR_RESTART, TWO_OPERATORS, API_ERRORS, POSTGRES_RESTART }
+    enum Fault {
+        PAUSE, CRASH, DRAIN, CONNECTIONS_DROP, OPERATOR_RESTART, OPERATOR_KILLED_IN_HANDOFF, TWO_OPERATORS,
+        API_ERRORS, API_UNREACHABLE, POSTGRES_RESTART
+    }
 
     final long seed = Long.getLong("safety.seed", System.nanoTime());
     final Random random = new Random(seed);
@@ -100,6 +103,9 @@ class SafetySuiteIT {
     int pgPort;
     String kubeconfig;
     FaultyDispatcher dispatcher = new FaultyDispatcher();
+    /** The mock API server; replaced (same port, same dispatcher and so the same objects) after an outage. */
+    volatile KubernetesMockServer server;
+    int apiPort;
     Process operator;
     int agentSerial;
 
@@ -110,9 +116,9 @@ class SafetySuiteIT {
         pgData = Files.createTempDirectory("safety-pg");
         pg = LocalPostgres.start(pgData, Map.of("track_commit_timestamp", "on"));
         pgPort = pg.port();
-        KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
-                dispatcher, false);
+        server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(), dispatcher, false);
         server.init();
+        apiPort = java.net.URI.create(server.url("/")).getPort();
         try (KubernetesClient harness = client(server, "safety-harness")) {
             kubeconfig = kubeconfig(server.url("/"));
             installCrds(harness);
@@ -144,7 +150,7 @@ class SafetySuiteIT {
                     Collections.shuffle(round, random);
                 }
                 LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1000 + random.nextInt(2000))); // between faults
-                inject(round.remove(0), harness, server);
+                inject(round.remove(0), harness);
             }
             // Let it settle: every partition held by a live agent again, then stop writing.
             await("every partition held after the faults").atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(100))
@@ -176,11 +182,12 @@ class SafetySuiteIT {
 
     // ------------------------------------------------------------------ faults
 
-    void inject(Fault fault, KubernetesClient harness, KubernetesMockServer server) throws Exception {
+    void inject(Fault fault, KubernetesClient harness) throws Exception {
         List<Agent> live = agents.stream().filter(a -> !a.crashed).toList();
         Agent victim = live.isEmpty() ? null : live.get(random.nextInt(live.size()));
         injected.merge(fault, 1, Integer::sum);
-        boolean onAnAgent = fault == Fault.PAUSE || fault == Fault.CRASH || fault == Fault.DRAIN;
+        boolean onAnAgent = fault == Fault.PAUSE || fault == Fault.CRASH || fault == Fault.DRAIN
+                || fault == Fault.OPERATOR_KILLED_IN_HANDOFF;
         System.out.println("fault: " + fault + (onAnAgent && victim != null ? " on " + victim.name : ""));
         switch (fault) {
             case PAUSE -> victim.pause(Duration.ofSeconds(TIMEOUT_SECONDS + 1 + random.nextInt(2)));
@@ -205,6 +212,32 @@ class SafetySuiteIT {
                 operator.waitFor(10, TimeUnit.SECONDS);
                 operator = startOperator("b");
                 awaitStarted(operator);
+            }
+            case OPERATOR_KILLED_IN_HANDOFF -> {
+                // Drain an agent and kill the operator as soon as a handoff is under way.
+                cordon(harness, victim, true);
+                try {
+                    await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(5)).until(() -> harness
+                            .resources(io.streamhouse.lease.api.v1alpha1.PartitionLease.class).inNamespace(NS).list()
+                            .getItems().stream().anyMatch(pl -> pl.getStatus() != null && pl.getStatus().getHandoffTo() != null));
+                } catch (org.awaitility.core.ConditionTimeoutException e) {
+                    System.out.println("  (no handoff seen within 5 s: the operator is killed anyway)");
+                }
+                operatorUp = false;
+                operator.destroyForcibly();
+                operator.waitFor(10, TimeUnit.SECONDS);
+                operator = startOperator("c");
+                awaitStarted(operator);
+                cordon(harness, victim, false);
+            }
+            case API_UNREACHABLE -> {
+                // The API server goes away (connections refused, watches cut) and comes back with its objects.
+                server.destroy();
+                LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(3));
+                KubernetesMockServer back = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
+                        dispatcher, false);
+                back.init(java.net.InetAddress.getByName("localhost"), apiPort);
+                server = back;
             }
             case TWO_OPERATORS -> {
                 Process second = startOperator("second");
