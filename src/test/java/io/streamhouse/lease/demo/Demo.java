@@ -199,15 +199,9 @@ public final class Demo {
         }
     }
 
-    static void waitFor(Duration atMost, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + atMost.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("demo: condition not reached within " + atMost
-                        + "; see target/demo-operator.log");
-            }
-            Thread.sleep(10); // a demo's poll of its own watch cache, not a test
-        }
+    static void waitFor(Duration atMost, BooleanSupplier condition) {
+        org.awaitility.Awaitility.await("demo step (see target/demo-operator.log)").atMost(atMost)
+                .pollInterval(Duration.ofMillis(10)).until(condition::getAsBoolean);
     }
 
     static double secs(long since) {
