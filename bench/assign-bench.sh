@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Assignment and failover figures (see README "Benchmarks"): the packaged operator against the
-# mock API server and an embedded PostgreSQL, for each size leases x agents.
-# Usage: bench/assign-bench.sh [sizes=1000x10,1000x100,10000x10,10000x100]
+# Assignment and failover figures (see README "Benchmarks"): the packaged operator against an API
+# server and an embedded PostgreSQL, for each size leases x agents.
+# Usage: bench/assign-bench.sh [--real-api] [sizes=1000x10,1000x100,10000x10,10000x100]
+#   default: the Fabric8 mock API server (in the bench's JVM, serves one request at a time);
+#   --real-api: kube-apiserver v1.20.2 + etcd on loopback (hack/kube-apiserver; built once, ~15 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export BENCH_API=mock
+if [[ "${1:-}" == "--real-api" ]]; then
+  BENCH_API=real
+  shift
+fi
 mvn -q -B package -DskipTests
 exec mvn -q -B -Pbench test-compile exec:exec \
   -Dbench.main=io.streamhouse.lease.bench.AssignBench \

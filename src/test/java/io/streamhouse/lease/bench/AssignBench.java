@@ -9,17 +9,10 @@ import io.fabric8.kubernetes.api.model.PodStatusBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
-import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
-import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
-import io.fabric8.mockwebserver.Context;
-import io.fabric8.mockwebserver.MockWebServer;
-import io.fabric8.mockwebserver.http.MockResponse;
-import io.fabric8.mockwebserver.http.RecordedRequest;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeaseSpec;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.store.LocalPostgres;
-import io.streamhouse.lease.testing.Kubeconfigs;
 import io.streamhouse.lease.testing.LeaseTracker;
 import java.io.IOException;
 import java.io.InputStream;
@@ -48,12 +41,13 @@ import java.util.concurrent.atomic.LongAdder;
 import java.util.stream.Stream;
 
 /**
- * Assignment and failover figures: the packaged operator runs as its own process against the
- * Fabric8 mock API server (CRUD mode, in this process, counting every request) and an embedded
- * PostgreSQL, with pod agents kept by the operator. For each size (leases x agents):
+ * Assignment and failover figures: the packaged operator runs as its own process against an API
+ * server ({@link BenchApi}: the Fabric8 mock in CRUD mode, in this process, or with
+ * {@code BENCH_API=real} a kube-apiserver + etcd on loopback, each counting every request) and an
+ * embedded PostgreSQL, with pod agents kept by the operator. For each size (leases x agents):
  * initial assignment, steady-state writes, heap, graceful stop of one agent, crash of another.
  *
- * <p>Run: {@code bench/assign-bench.sh [sizes]}, sizes like {@code 1000x10,10000x100}.
+ * <p>Run: {@code bench/assign-bench.sh [--real-api] [sizes]}, sizes like {@code 1000x10,10000x100}.
  */
 public final class AssignBench {
 
@@ -81,92 +75,13 @@ public final class AssignBench {
                    Duration crashTotal, Duration crashAfterExpiry) {
     }
 
-    /**
-     * Counts writes (anything but GET) reaching the mock API server, leader election apart, and
-     * every request by kind with the time the mock spent on it, to tell the operator's cost from
-     * the mock's.
-     */
-    static final class CountingDispatcher extends KubernetesCrudDispatcher {
-        final LongAdder writes = new LongAdder();
-        final LongAdder leaderWrites = new LongAdder();
-        final AtomicLong lastWriteNanos = new AtomicLong(System.nanoTime());
-        final Map<String, long[]> byKind = new ConcurrentHashMap<>(); // kind -> {count, nanos}
-
-        @Override
-        public MockResponse dispatch(RecordedRequest request) {
-            if (!"GET".equals(request.getMethod())) {
-                if (request.getPath().contains("/apis/coordination.k8s.io/")) {
-                    leaderWrites.increment();
-                } else {
-                    writes.increment();
-                    lastWriteNanos.set(System.nanoTime());
-                }
-            }
-            long start = System.nanoTime();
-            try {
-                return super.dispatch(request);
-            } finally {
-                long took = System.nanoTime() - start;
-                long[] c = byKind.computeIfAbsent(kind(request), k -> new long[2]);
-                synchronized (c) {
-                    c[0]++;
-                    c[1] += took;
-                }
-            }
-        }
-
-        /** "PATCH partitionleases/status", "GET partitionleases?watch", "POST events"... */
-        static String kind(RecordedRequest request) {
-            String path = request.getPath();
-            int q = path.indexOf('?');
-            String query = q < 0 ? "" : path.substring(q + 1);
-            String[] parts = (q < 0 ? path : path.substring(0, q)).split("/");
-            String resource = "?";
-            String sub = "";
-            for (int i = 0; i < parts.length; i++) {
-                if (parts[i].equals("namespaces") && i + 2 < parts.length) {
-                    resource = parts[i + 2];
-                    sub = i + 4 < parts.length ? "/" + parts[i + 4] : (i + 3 < parts.length ? "/<name>" : "");
-                    break;
-                }
-            }
-            if (resource.equals("?") && parts.length > 0) {
-                resource = parts[parts.length - 1];
-            }
-            return request.getMethod() + " " + resource + sub + (query.contains("watch=true") ? " (watch)" : "");
-        }
-
-        Map<String, long[]> snapshot() {
-            Map<String, long[]> copy = new HashMap<>();
-            byKind.forEach((k, c) -> {
-                synchronized (c) {
-                    copy.put(k, c.clone());
-                }
-            });
-            return copy;
-        }
-
-        /** Requests by kind since {@code before}: count and the mock's own time on them. */
-        String since(Map<String, long[]> before) {
-            StringBuilder out = new StringBuilder();
-            snapshot().entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> {
-                long[] b = before.getOrDefault(e.getKey(), new long[2]);
-                long n = e.getValue()[0] - b[0];
-                if (n > 0) {
-                    out.append(String.format("    %-40s %6d requests, mock busy %7.1f ms%n", e.getKey(), n,
-                            (e.getValue()[1] - b[1]) / 1e6));
-                }
-            });
-            return out.toString();
-        }
-    }
-
     public static void main(String[] args) throws Exception {
         String spec = args.length > 0 && !args[0].isBlank() ? args[0] : "1000x10,1000x100,10000x10,10000x100";
         Path jar = Path.of("target/quarkus-app/quarkus-run.jar");
         if (!Files.exists(jar)) {
             throw new IllegalStateException(jar + " is missing: run mvn package first (bench/assign-bench.sh does)");
         }
+        boolean realApi = "real".equals(System.getenv("BENCH_API"));
         List<Figures> all = new ArrayList<>();
         try (LocalPostgres pg = LocalPostgres.start(null, Map.of("max_connections", "100"))) {
             int n = 0;
@@ -176,13 +91,14 @@ public final class AssignBench {
                 try (Connection c = DriverManager.getConnection(pg.jdbcUrl("postgres")); Statement st = c.createStatement()) {
                     st.execute("CREATE DATABASE " + db);
                 }
-                Figures f = new AssignBench(size, pg.jdbcUrl(db), jar).run();
+                Figures f = new AssignBench(size, pg.jdbcUrl(db), jar, realApi).run();
                 all.add(f);
                 print(List.of(f));
             }
         }
         System.out.println();
-        System.out.println("==== summary (" + Runtime.getRuntime().availableProcessors() + " cores, mock API server,"
+        System.out.println("==== summary (" + Runtime.getRuntime().availableProcessors() + " cores, "
+                + (realApi ? "kube-apiserver v1.20.2 + etcd" : "Fabric8 mock API server") + ","
                 + " embedded PostgreSQL, operator-kept pod agents, session timeout " + SESSION_TIMEOUT.toSeconds() + " s) ====");
         print(all);
         System.exit(0);
@@ -206,22 +122,22 @@ public final class AssignBench {
     private final Size size;
     private final String dbUrl;
     private final Path jar;
+    private final boolean realApi;
     private final LeaseTracker leases = new LeaseTracker();
 
-    AssignBench(Size size, String dbUrl, Path jar) {
+    AssignBench(Size size, String dbUrl, Path jar, boolean realApi) {
         this.size = size;
         this.dbUrl = dbUrl;
         this.jar = jar;
+        this.realApi = realApi;
     }
 
     Figures run() throws Exception {
         System.out.println("---- " + size + " ----");
-        CountingDispatcher dispatcher = new CountingDispatcher();
-        KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
-                dispatcher, false);
-        server.init();
         Process operator = null;
-        try (KubernetesClient client = server.createClient()) {
+        try (BenchApi api = realApi ? BenchApi.real() : BenchApi.mock()) {
+            KubernetesClient client = api.client();
+            System.out.println("API server: " + api.label());
             installCrds(client);
             client.namespaces().resource(new io.fabric8.kubernetes.api.model.NamespaceBuilder()
                     .withNewMetadata().withName(NS).endMetadata().build()).create();
@@ -236,36 +152,36 @@ public final class AssignBench {
             long made = System.nanoTime();
             parallel(size.leases(), i -> createLease(client, i));
             Duration create = Duration.ofNanos(System.nanoTime() - made);
-            System.out.printf("created %d pods and %d leases in the mock API server in %.1f s%n", size.agents(),
+            System.out.printf("created %d pods and %d leases in the API server in %.1f s%n", size.agents(),
                     size.leases(), secs(create));
             var informer = client.resources(PartitionLease.class).inNamespace(NS).inform(leases);
 
             long t0 = System.nanoTime();
-            long writesBefore = dispatcher.writes.sum();
-            operator = startOperator(server.url("/"));
+            long writesBefore = api.writes();
+            Map<String, long[]> beforeOperator = api.requests();
+            operator = startOperator(api);
             waitFor("all leases Held", Duration.ofMinutes(20), () -> leases.held() == size.leases());
             Duration assign = Duration.ofNanos(System.nanoTime() - t0);
             Duration boot = bootTime();
-            long initialWrites = dispatcher.writes.sum() - writesBefore;
+            long initialWrites = api.writes() - writesBefore;
             System.out.printf("initial assignment: all %d leases Held %.1f s after the operator process started"
-                    + " (%.1f s of it JVM and Quarkus boot); %d API writes meanwhile (%.1f per lease, %.0f/s)%n",
+                    + " (%.1f s of it JVM and Quarkus boot); %d API writes meanwhile (%.1f per lease, %.0f/s); requests:%n%s",
                     size.leases(), secs(assign), secs(boot), initialWrites, (double) initialWrites / size.leases(),
-                    initialWrites / secs(assign.minus(boot)));
+                    initialWrites / secs(assign.minus(boot)), api.since(beforeOperator));
 
             // Steady state: wait for the last writes (Events are written after the statuses, at the
             // mock's pace; lease counts follow within a renewal period), then count writes over a
             // window with nothing changing.
-            waitFor("quiet API", Duration.ofMinutes(15),
-                    () -> System.nanoTime() - dispatcher.lastWriteNanos.get() > Duration.ofSeconds(8).toNanos());
+            waitQuiet(api, Duration.ofSeconds(8), Duration.ofMinutes(15));
             Duration window = Duration.ofSeconds(20);
-            long w0 = dispatcher.writes.sum();
-            long l0 = dispatcher.leaderWrites.sum();
+            long w0 = api.writes();
+            long l0 = api.leaderWrites();
             long d0 = dbRowWrites();
             long s0 = System.nanoTime();
             await().pollDelay(window).atMost(window.plusSeconds(5)).until(() -> true);
             double elapsed = (System.nanoTime() - s0) / 1e9;
-            double apiRate = (dispatcher.writes.sum() - w0) / elapsed;
-            double leaderRate = (dispatcher.leaderWrites.sum() - l0) / elapsed;
+            double apiRate = (api.writes() - w0) / elapsed;
+            double leaderRate = (api.leaderWrites() - l0) / elapsed;
             double dbRate = (dbRowWrites() - d0) / elapsed;
             System.out.printf("steady state over %.0f s: API writes %.2f/s (leader election lease %.2f/s),"
                     + " database rows written %.2f/s%n", elapsed, apiRate, leaderRate, dbRate);
@@ -278,13 +194,13 @@ public final class AssignBench {
             int gracefulMoved = leases.heldBy(drained);
             client.pods().inNamespace(NS).withName(drained).patch(PatchContext.of(PatchType.JSON_MERGE),
                     "{\"metadata\":{\"finalizers\":[\"" + HOLD_FINALIZER + "\"]}}");
-            Map<String, long[]> beforeGraceful = dispatcher.snapshot();
+            Map<String, long[]> beforeGraceful = api.requests();
             long g0 = System.nanoTime();
             client.pods().inNamespace(NS).withName(drained).delete();
             waitFor("graceful stop moved", Duration.ofMinutes(5), () -> leases.heldBy(drained) == 0 && leases.held() == size.leases());
             Duration graceful = Duration.ofNanos(System.nanoTime() - g0);
             System.out.printf("graceful stop of %s: %d leases Held by others after %.2f s (%s); requests meanwhile:%n%s",
-                    drained, gracefulMoved, secs(graceful), movedTimeline(drained, g0), dispatcher.since(beforeGraceful));
+                    drained, gracefulMoved, secs(graceful), movedTimeline(drained, g0), api.since(beforeGraceful));
             client.pods().inNamespace(NS).withName(drained).patch(PatchContext.of(PatchType.JSON_MERGE),
                     "{\"metadata\":{\"finalizers\":null}}");
 
@@ -301,7 +217,7 @@ public final class AssignBench {
                 if (Instant.now().isBefore(sessionExpiry(crashed))) {
                     return false;
                 }
-                atExpiry.putAll(dispatcher.snapshot());
+                atExpiry.putAll(api.requests());
                 expiryNanos[0] = System.nanoTime();
                 return true;
             });
@@ -312,7 +228,7 @@ public final class AssignBench {
             Duration afterExpiry = Duration.between(expiry, done);
             System.out.printf("crash of %s: %d leases Held by others %.2f s after the crash, %.2f s after its session"
                     + " expired (%s); requests after expiry:%n%s", crashed, crashMoved, secs(crashTotal), secs(afterExpiry),
-                    movedTimeline(crashed, expiryNanos[0]), dispatcher.since(atExpiry));
+                    movedTimeline(crashed, expiryNanos[0]), api.since(atExpiry));
             informer.close();
             return new Figures(size, boot, assign, apiRate, leaderRate, dbRate, heapMb, gracefulMoved, graceful,
                     crashMoved, crashTotal, afterExpiry);
@@ -323,7 +239,6 @@ public final class AssignBench {
                     operator.destroyForcibly();
                 }
             }
-            server.destroy();
         }
     }
 
@@ -352,12 +267,11 @@ public final class AssignBench {
      * leader election: the mock API server cannot answer its permission check; production adds
      * one coordination Lease renewal per 2 s, whatever the scale) and a kubeconfig for the mock.
      */
-    Process startOperator(String apiServer) throws IOException {
+    Process startOperator(BenchApi api) throws IOException {
         Path dir = Path.of("target/bench");
         Files.createDirectories(dir);
-        log = dir.resolve("operator-" + size.leases() + "x" + size.agents() + ".log");
-        Path kubeconfig = dir.resolve("kubeconfig-" + size.leases() + "x" + size.agents());
-        Kubeconfigs.forMock(kubeconfig, apiServer, NS);
+        log = dir.resolve("operator-" + size.leases() + "x" + size.agents() + (realApi ? "-real" : "") + ".log");
+        Path kubeconfig = api.kubeconfig(dir, NS);
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> cmd = List.of(java, "-Xmx2g",
                 "-Dquarkus.profile=bench",
@@ -455,6 +369,19 @@ public final class AssignBench {
         String out = new String(p.getInputStream().readAllBytes());
         p.waitFor(30, TimeUnit.SECONDS);
         return out;
+    }
+
+    /** Waits until the server has served no write for {@code quiet}. */
+    static void waitQuiet(BenchApi api, Duration quiet, Duration atMost) {
+        long[] last = {api.writes(), System.nanoTime()};
+        await("quiet API").atMost(atMost).pollInterval(Duration.ofMillis(250)).until(() -> {
+            long now = api.writes();
+            if (now != last[0]) {
+                last[0] = now;
+                last[1] = System.nanoTime();
+            }
+            return System.nanoTime() - last[1] > quiet.toNanos();
+        });
     }
 
     static void waitFor(String what, Duration atMost, java.util.concurrent.Callable<Boolean> condition) {
