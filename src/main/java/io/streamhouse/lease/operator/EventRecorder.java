@@ -8,12 +8,14 @@ import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.UUID;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import org.jboss.logging.Logger;
 
 /**
@@ -21,12 +23,15 @@ import org.jboss.logging.Logger;
  * client-go's recorder is: they are written by one background thread from a bounded queue, so
  * that a failover of a thousand leases writes holders and epochs first and its Events after;
  * when the queue is full an Event is dropped (and counted in the log), never a reconcile delayed.
+ * While leases are moving ({@link LeaseActivity}) an Event waits, up to {@link #MAX_DEFER} after
+ * it was recorded, so that it does not compete with the holders' and epochs' own writes.
  */
 @ApplicationScoped
 public class EventRecorder {
 
     static final String COMPONENT = "streamhouse-lease-operator";
     static final int QUEUE = 20_000;
+    static final Duration MAX_DEFER = Duration.ofSeconds(10);
     private static final Logger LOG = Logger.getLogger(EventRecorder.class);
 
     private final KubernetesClient client;
@@ -39,9 +44,12 @@ public class EventRecorder {
             });
     private final AtomicLong dropped = new AtomicLong();
 
-    public EventRecorder(KubernetesClient client, Clock clock) {
+    private final LeaseActivity activity;
+
+    public EventRecorder(KubernetesClient client, Clock clock, LeaseActivity activity) {
         this.client = client;
         this.clock = clock;
+        this.activity = activity;
     }
 
     /** Pending Events are dropped at shutdown (the client is closing): one line says how many. */
@@ -62,13 +70,33 @@ public class EventRecorder {
 
     private void record(HasMetadata about, String type, String reason, String message) {
         String now = clock.instant().toString();
+        long recorded = System.nanoTime();
         try {
-            writer.execute(() -> write(about, type, reason, message, now));
+            writer.execute(() -> {
+                if (awaitSettled(recorded)) {
+                    write(about, type, reason, message, now);
+                }
+            });
         } catch (RejectedExecutionException e) {
             long n = dropped.incrementAndGet();
             if (n == 1 || n % 1000 == 0) {
                 LOG.warnf("event queue full (%d pending): %d event(s) dropped so far, latest %s on %s", QUEUE, n,
                         reason, about.getMetadata().getName());
+            }
+        }
+    }
+
+    /** Waits while leases are moving, at most until MAX_DEFER after {@code recorded}; false when interrupted (shutdown). */
+    private boolean awaitSettled(long recorded) {
+        while (true) {
+            long settling = activity.untilSettled().toNanos();
+            long left = recorded + MAX_DEFER.toNanos() - System.nanoTime();
+            if (settling == 0 || left <= 0) {
+                return true;
+            }
+            LockSupport.parkNanos(Math.min(settling, left));
+            if (Thread.currentThread().isInterrupted()) {
+                return false;
             }
         }
     }

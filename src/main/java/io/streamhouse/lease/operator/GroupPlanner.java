@@ -7,10 +7,12 @@ import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
@@ -30,8 +32,17 @@ final class GroupPlanner {
     record Known(AgentId holder, boolean live, long epoch) {
     }
 
-    private record Cached(Assigner.Plan plan, Map<LeaseKey, AgentId> assumed, long version, long computedAt,
-                          long tookNanos) {
+    /**
+     * {@code keepers}: the agents that could keep their leases in this plan. A lease assumed held
+     * by any other agent was planned as a free one (the Assigner places both alike).
+     */
+    private record Cached(Assigner.Plan plan, Map<LeaseKey, AgentId> assumed, Set<AgentId> keepers, long version,
+                          long computedAt, long tookNanos) {
+        /** The holder as this plan saw it: one that could not keep the lease counts as none. */
+        AgentId asPlanned(AgentId holder) {
+            return holder != null && keepers.contains(holder) ? holder : null;
+        }
+
         /** Re-plan at most every DEBOUNCE, and never spend more than a third of the time planning. */
         boolean recent(long now) {
             return now - computedAt < Math.max(DEBOUNCE.toNanos(), 2 * tookNanos);
@@ -100,7 +111,7 @@ final class GroupPlanner {
         boolean covers = cached != null && cached.plan().target().containsKey(key);
         // The plan still holds for this lease when it assumed this holder, or when the lease has
         // since moved to where the plan wanted it (a failover batch, a finished handoff).
-        boolean consistent = covers && (Objects.equals(cached.assumed().get(key), holder)
+        boolean consistent = covers && (Objects.equals(cached.asPlanned(cached.assumed().get(key)), cached.asPlanned(holder))
                 || Objects.equals(cached.plan().target().get(key), holder));
         if (recent && consistent) {
             return new Planned(cached.plan(), current);
@@ -136,9 +147,12 @@ final class GroupPlanner {
         List<LeaseInput> inputs = leases.get();
         Map<LeaseKey, AgentId> assumed = new HashMap<>();
         inputs.forEach(l -> assumed.put(l.key(), l.holder()));
-        Assigner.Plan plan = Assigner.plan(inputs, agents.get());
+        List<AgentInput> agentInputs = agents.get();
+        Set<AgentId> keepers = new HashSet<>();
+        agentInputs.stream().filter(a -> a.accepts() || a.keeps()).forEach(a -> keepers.add(a.id()));
+        Assigner.Plan plan = Assigner.plan(inputs, agentInputs);
         long done = nanoClock.getAsLong();
-        plans.put(group, new Cached(plan, assumed, at, done, done - now));
+        plans.put(group, new Cached(plan, assumed, keepers, at, done, done - now));
         return new Planned(plan, at == version.get());
     }
 }

@@ -91,10 +91,12 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     private final Map<ResourceID, MapperMemo> agentMemos = new ConcurrentHashMap<>();
     /** Failover batches running, per dead incarnation, so that its leases are moved in one round trip. */
     private final Map<String, CompletableFuture<Void>> failovers = new ConcurrentHashMap<>();
+    private final LeaseActivity activity;
 
     public PartitionLeaseReconciler(LeaseStore store, EventRecorder events, Clock clock, AssignConfig assign,
-                                    ChangeNotifications changes, OperatorMetrics metrics) {
+                                    ChangeNotifications changes, OperatorMetrics metrics, LeaseActivity activity) {
         this.store = store;
+        this.activity = activity;
         this.metrics = metrics;
         metrics.unassigned(this, PartitionLeaseReconciler::unassigned);
         this.events = events;
@@ -241,7 +243,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 // Free, released by its holder (a handoff), or its holder's session died (failover,
                 // batched with the rest of that agent's leases). Never waits for a move slot.
                 result = holder != null
-                        ? failover(resource, key, row, acquire.target(), views, () -> planner.replan(
+                        ? failover(resource, key, row, acquire.target(), views, planned.plan(), () -> planner.replan(
                                 namespaced(resource, groupName), () -> leaseInputs(namespace, groupName, views),
                                 () -> agentInputs(groupName, group)).plan())
                         : acquire(AcquireRequest.ifFree(key, acquire.target().id(), acquire.target().sessionEpoch()),
@@ -447,8 +449,10 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             boolean accepts = status != null && StreamAgentReconciler.READY.equals(status.getPhase())
                     && status.getSessionEpoch() != null && !Boolean.TRUE.equals(agent.getSpec().getCordoned());
             // A lost agent keeps its leases until its session expires (unplanned loss waits for
-            // expiry); a draining one gives them up now.
-            boolean keeps = accepts || status != null && StreamAgentReconciler.LOST.equals(status.getPhase());
+            // expiry); a draining one gives them up now. Once expired, its leases are planned as
+            // free ones: the plan made when its StreamAgent says so is the failover's plan.
+            boolean keeps = accepts || status != null && StreamAgentReconciler.LOST.equals(status.getPhase())
+                    && Conditions.POD_NOT_READY.equals(readyReason(status));
             return new AgentView(id, status == null || status.getSessionEpoch() == null ? 0 : status.getSessionEpoch(),
                     Objects.requireNonNullElse(agent.getSpec().getZone(), ""),
                     Math.max(1, Objects.requireNonNullElse(agent.getSpec().getWeight(), 1)),
@@ -501,6 +505,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         if (row.holder() == null || row.epoch() == 0 || Objects.equals(before, row.epoch())) {
             return;
         }
+        activity.moved();
         String from = row.previousHolder() == null ? "" : " from " + row.previousHolder();
         events.normal(resource, Conditions.LEASE_ACQUIRED,
                 "acquired by " + row.holder() + " at epoch " + row.epoch() + from);
@@ -544,7 +549,8 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
      * holder", so a stale view can only lose, never steal from a live agent.
      */
     private AcquireResult failover(PartitionLease resource, LeaseKey key, Lease row, AgentView target,
-                                   Map<AgentId, AgentView> views, Supplier<Assigner.Plan> replan) {
+                                   Map<AgentId, AgentView> views, Assigner.Plan current,
+                                   Supplier<Assigner.Plan> replan) {
         String namespace = resource.getMetadata().getNamespace();
         String groupName = group(resource.getSpec());
         String batch = namespace + "/" + groupName + "/" + row.holder() + "#" + row.holderSession();
@@ -559,7 +565,24 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             // they are, all at once, and take this lease's target from that plan too.
             long started = System.nanoTime();
             planner.holderDied(row.holder());
-            Assigner.Plan plan = replan.get();
+            List<PartitionLease> dead = new ArrayList<>();
+            for (PartitionLease sibling : leases.byIndex(BY_HOLDER, row.holder().value())) {
+                Optional<LeaseKey> siblingKey = keyString(sibling.getSpec()).map(k -> keyOf(sibling.getSpec()));
+                if (siblingKey.isEmpty() || siblingKey.get().equals(key)
+                        || !namespace.equals(sibling.getMetadata().getNamespace())
+                        || !groupName.equals(group(sibling.getSpec()))
+                        || Objects.requireNonNullElse(sibling.getSpec().getFailoverDelaySeconds(), 0) > 0) {
+                    continue;
+                }
+                GroupPlanner.Known known = planner.known(siblingKey.get());
+                if (known == null || row.holder().equals(known.holder())) {
+                    dead.add(sibling); // not seen moved yet
+                }
+            }
+            // The plan at hand already places every lease of the dead agent when it was made
+            // after its StreamAgent said the session expired (it no longer keeps leases); a
+            // re-plan costs a quarter of a second at 10,000 leases, so it is made only when not.
+            Assigner.Plan plan = placesAll(current, key, dead, row.holder(), views) ? current : replan.get();
             long planDone = System.nanoTime();
             AgentView planned = views.get(plan.target().get(key));
             AgentView ownTarget = planned != null && planned.acceptsLeases() ? planned : target;
@@ -567,23 +590,13 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             Map<LeaseKey, AcquireRequest> requests = new HashMap<>();
             requests.put(key, own);
             List<ResourceID> siblings = new ArrayList<>();
-            for (PartitionLease sibling : leases.byIndex(BY_HOLDER, row.holder().value())) {
-                Optional<LeaseKey> siblingKey = keyString(sibling.getSpec()).map(k -> keyOf(sibling.getSpec()));
-                if (siblingKey.isEmpty() || requests.containsKey(siblingKey.get())
-                        || !namespace.equals(sibling.getMetadata().getNamespace())
-                        || !groupName.equals(group(sibling.getSpec()))
-                        || Objects.requireNonNullElse(sibling.getSpec().getFailoverDelaySeconds(), 0) > 0) {
+            for (PartitionLease sibling : dead) {
+                LeaseKey siblingKey = keyOf(sibling.getSpec());
+                AgentView to = views.get(plan.target().get(siblingKey));
+                if (requests.containsKey(siblingKey) || to == null || !to.acceptsLeases()) {
                     continue;
                 }
-                GroupPlanner.Known known = planner.known(siblingKey.get());
-                if (known != null && !row.holder().equals(known.holder())) {
-                    continue; // moved already
-                }
-                AgentView to = views.get(plan.target().get(siblingKey.get()));
-                if (to == null || !to.acceptsLeases()) {
-                    continue;
-                }
-                requests.put(siblingKey.get(), AcquireRequest.ifFree(siblingKey.get(), to.id(), to.sessionEpoch()));
+                requests.put(siblingKey, AcquireRequest.ifFree(siblingKey, to.id(), to.sessionEpoch()));
                 siblings.add(ResourceID.fromResource(sibling));
             }
             if (requests.size() == 1) {
@@ -597,6 +610,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             long casStarted = System.nanoTime();
             List<AcquireResult> results = metrics.cas(() -> store.acquireAll(requests.values(), "AgentLost"));
             long casDone = System.nanoTime();
+            activity.moved();
             int moved = 0;
             for (AcquireResult r : results) {
                 planner.observed(r.lease().key(), r.lease().holder(), r.lease().holderLive(), r.lease().epoch());
@@ -618,6 +632,25 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             failovers.remove(batch, mine);
             mine.complete(null);
         }
+    }
+
+    /** True when {@code plan} sends {@code key} and every one of {@code dead} to a live agent other than {@code holder}. */
+    private static boolean placesAll(Assigner.Plan plan, LeaseKey key, List<PartitionLease> dead, AgentId holder,
+                                     Map<AgentId, AgentView> views) {
+        if (plan == null) {
+            return false;
+        }
+        List<LeaseKey> keys = new ArrayList<>();
+        keys.add(key);
+        dead.forEach(pl -> keys.add(keyOf(pl.getSpec())));
+        for (LeaseKey k : keys) {
+            AgentId to = plan.target().get(k);
+            AgentView view = to == null ? null : views.get(to);
+            if (to == null || to.equals(holder) || view == null || !view.acceptsLeases()) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

@@ -50,6 +50,8 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     static final String CONFLICT = "Conflict";
     static final String INVALID = "Invalid";
     static final String BY_AGENT_ID = "byAgentId";
+    /** Looks again this long after leases have settled, so as to find them settled. */
+    private static final Duration SETTLE_MARGIN = Duration.ofMillis(50);
 
     /** Why an agent is, or is not, present. */
     enum Presence { READY, DRAINING, POD_NOT_READY, POD_GONE }
@@ -58,14 +60,17 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     private final OperatorMetrics metrics;
     private final AgentSessions sessions;
     private final EventRecorder events;
+    private final LeaseActivity activity;
     private final AgentConfig config;
     private final Clock clock;
     private volatile IndexerResourceCache<StreamAgent> agents;
     private final SimpleInboundEventSource<StreamAgent> nudges = new SimpleInboundEventSource<>("agent-nudges");
 
     public StreamAgentReconciler(LeaseStore store, EventRecorder events, AgentConfig config, Clock clock,
-                                 ChangeNotifications changes, AgentSessions sessions, OperatorMetrics metrics) {
+                                 ChangeNotifications changes, AgentSessions sessions, OperatorMetrics metrics,
+                                 LeaseActivity activity) {
         this.store = store;
+        this.activity = activity;
         this.metrics = metrics;
         this.sessions = sessions;
         // A kept session that could not be renewed: reconcile its agent (it registers anew if present).
@@ -163,6 +168,14 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         int leaseCount = store.leasesHeldBy(registration.agent()).size();
         metrics.leasesHeld(registration.agent().value(), leaseCount);
         StreamAgentStatus next = status(previous, generation, presence, session.orElse(null), leaseCount, selfKept, now);
+        Duration settling = activity.untilSettled();
+        if (!settling.isZero() && onlyLeaseCountChanged(next, previous)) {
+            // Leases are moving: the count is written once they have settled, not during the
+            // burst (it would compete with the moves' own writes); the gauge above is current.
+            next = status(previous, generation, presence, session.orElse(null), previous.getLeaseCount(), selfKept, now);
+            Duration after = settling.plus(SETTLE_MARGIN);
+            recheck = recheck == null || after.compareTo(recheck) < 0 ? after : recheck;
+        }
         return Resources.finish(agent, next, recheck, context);
     }
 
@@ -293,6 +306,16 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             next.setLastHeartbeat(heartbeat);
         }
         return next;
+    }
+
+    /** True when {@code next} differs from {@code previous} in its lease count (and heartbeat) only. */
+    static boolean onlyLeaseCountChanged(StreamAgentStatus next, StreamAgentStatus previous) {
+        if (previous == null || previous.getLeaseCount() == null || Objects.equals(next.getLeaseCount(), previous.getLeaseCount())) {
+            return false;
+        }
+        StreamAgentStatus probe = copy(next);
+        probe.setLeaseCount(previous.getLeaseCount());
+        return sameExceptHeartbeat(probe, previous);
     }
 
     private static boolean sameExceptHeartbeat(StreamAgentStatus next, StreamAgentStatus previous) {

@@ -28,7 +28,8 @@ class ErrorStatusTest {
     };
     // Neither the store nor the change feed is reached on this path; the feed is never started.
     final PartitionLeaseReconciler reconciler = new PartitionLeaseReconciler(null, null, clock, assign,
-            new ChangeNotifications(null), new OperatorMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()));
+            new ChangeNotifications(null), new OperatorMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()),
+            new LeaseActivity());
 
     PartitionLease heldLease() {
         PartitionLease lease = Fixtures.lease("ns", "p0", "orders", 0, "default");

@@ -75,6 +75,51 @@ class GroupPlannerTest {
     }
 
     @Test
+    void aLeaseOfAnAgentThatKeepsNothingWasPlannedAsFreeSoItsDeadHolderChangesNothing() {
+        AgentId gone = AgentId.of("gone");
+        lease(0, gone);
+        lease(1, gone);
+        List<Assigner.AgentInput> agents = List.of(
+                new Assigner.AgentInput(A, "g", "z1", 1, null, true, true),
+                new Assigner.AgentInput(gone, "g", "z2", 1, null, false, false)); // session expired
+        GroupPlanner.Planned first = planner.plan(GROUP, key(0), gone, () -> {
+            plans.incrementAndGet();
+            return List.copyOf(leases);
+        }, () -> agents);
+        assertThat(first.plan().target()).containsEntry(key(0), A).containsEntry(key(1), A);
+
+        // The failover reads the row: holder dead, planned as nobody's. Same plan, no re-plan.
+        planner.observed(key(1), gone, false, 1);
+        GroupPlanner.Planned again = planner.plan(GROUP, key(1), null, () -> {
+            plans.incrementAndGet();
+            return List.copyOf(leases);
+        }, () -> agents);
+
+        assertThat(plans).hasValue(1);
+        assertThat(again.plan()).isSameAs(first.plan());
+    }
+
+    @Test
+    void theLeasesOfADrainingAgentShareOnePlan() {
+        AgentId draining = AgentId.of("draining");
+        for (int p = 0; p < 4; p++) {
+            lease(p, draining);
+        }
+        List<Assigner.AgentInput> agents = List.of(
+                new Assigner.AgentInput(A, "g", "z1", 1, null, true, true),
+                new Assigner.AgentInput(draining, "g", "z2", 1, null, false, false)); // live, gives them up
+        for (int p = 0; p < 4; p++) {
+            planner.observed(key(p), draining, true, 1); // each reconcile reads its row: still the holder
+            GroupPlanner.Planned planned = planner.plan(GROUP, key(p), draining, () -> {
+                plans.incrementAndGet();
+                return List.copyOf(leases);
+            }, () -> agents);
+            assertThat(planned.plan().target()).containsEntry(key(p), A);
+        }
+        assertThat(plans).as("one plan for the whole drain, not one per lease").hasValue(1);
+    }
+
+    @Test
     void aLeaseNewerThanARecentPlanWaitsForTheNextOneInsteadOfRePlanning() {
         lease(0, null);
         plan(key(0), null);
