@@ -101,6 +101,8 @@ class RbacCoverageTest {
             var agent = test.resources(StreamAgent.class).inNamespace(ns).withName("agent-0");
             await().atMost(Duration.ofSeconds(30)).until(() -> agent.get() == null
                     || agent.get().getStatus() != null && !"Ready".equals(agent.get().getStatus().getPhase()));
+            // Events are written once leases have settled (LeaseActivity), at most 10 s later.
+            await().atMost(Duration.ofSeconds(30)).until(() -> !test.v1().events().inNamespace(ns).list().getItems().isEmpty());
         }
 
         List<PolicyRule> clusterRules = new ArrayList<>();
