@@ -32,11 +32,17 @@ SOURCES_FILE=/etc/apt/sources.list.d/debian.sources
 log() { printf '[%s] build.sh: %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# Bump when the recipe changes what the binaries do: a cache built by another recipe is rebuilt
+# (quickly: the sources, the toolchain and Go's build cache are kept).
+#   2: the upstream fix for empty strings in custom resources (see step 5b)
+RECIPE=2
+
 all_cached() {
   local b
   for b in "${BINARIES[@]}"; do
     [[ -x "${CACHE_DIR}/${b}" ]] || return 1
   done
+  [[ "$(cat "${CACHE_DIR}/recipe" 2>/dev/null)" == "${RECIPE}" ]]
 }
 
 if all_cached; then
@@ -57,7 +63,7 @@ if all_cached; then
 fi
 
 START_TS=$(date +%s)
-log "cold build of Kubernetes ${K8S_VERSION} into ${CACHE_DIR}"
+log "build of Kubernetes ${K8S_VERSION} (recipe ${RECIPE}) into ${CACHE_DIR}"
 mkdir -p "${WORK}" "${DEBS}" "${SRCPKG}" "${GOCACHE_DIR}"
 
 SUDO=()
@@ -131,6 +137,23 @@ if [[ ! -f vendor/github.com/modern-go/reflect2/.streamhouse-1.0.2 ]]; then
   touch vendor/github.com/modern-go/reflect2/.streamhouse-1.0.2
 fi
 
+# --- 5b. empty strings in custom resources ---------------------------------------------
+# The schema validator's type check asks whether a value equals its type's zero value by
+# comparing two reflect.Value structs; that was never true before Go 1.16, and since Go 1.16 it is
+# true for "" (reflect.Zero shares one zero buffer), so an empty string in a custom resource is
+# refused as "must be of type string: null". Kubernetes 1.20 was built with Go 1.15 and accepted
+# it; 1.21 took the upstream fix (kubernetes/kube-openapi#230, kubernetes/kubernetes#99804),
+# which keeps only the nil check. Without it this server refuses what every real cluster accepts.
+ZERO_CHECK='data == nil || reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data))'
+for f in vendor/github.com/go-openapi/validate/type.go vendor/k8s.io/kube-openapi/pkg/validation/validate/type.go; do
+  [[ -f "${f}" ]] || continue
+  if grep -qF -- "${ZERO_CHECK}" "${f}"; then
+    log "applying the upstream empty-string fix to ${f}"
+    ZERO_CHECK="${ZERO_CHECK}" perl -pi -e 's/\Q$ENV{ZERO_CHECK}\E/data == nil/' "${f}"
+    grep -qF -- "${ZERO_CHECK}" "${f}" && die "could not patch ${f}"
+  fi
+done
+
 # --- 6. generate pkg/generated/openapi/zz_generated.openapi.go --------------------------
 OPENAPI_OUT=pkg/generated/openapi/zz_generated.openapi.go
 if [[ ! -s "${OPENAPI_OUT}" ]]; then
@@ -183,6 +206,8 @@ chmod 0755 "${OUT_TMP}"/*
 for b in etcd kube-controller-manager kube-apiserver; do
   mv -f "${OUT_TMP}/${b}" "${CACHE_DIR}/${b}"
 done
+
+echo "${RECIPE}" > "${CACHE_DIR}/recipe"
 
 log "done in $(( $(date +%s) - START_TS )) s"
 log "disk usage:"

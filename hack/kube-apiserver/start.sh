@@ -4,7 +4,7 @@
 #
 # Usage: start.sh <state-dir>
 #   Writes <state-dir>/kubeconfig (token auth, system:masters), <state-dir>/*.pid and
-#   <state-dir>/*.log, waits until /readyz is ok (60 s timeout) and prints the kubeconfig
+#   <state-dir>/*.log and <state-dir>/ports (name port, a line each), waits until /readyz is ok (60 s timeout) and prints the kubeconfig
 #   path as the only line on stdout (progress goes to stderr), so that
 #   KUBECONFIG=$(hack/kube-apiserver/start.sh /tmp/x) works. Stop with stop.sh <state-dir>.
 #
@@ -63,6 +63,7 @@ EOF
   fi
 }
 read -r ETCD_CLIENT_PORT ETCD_PEER_PORT API_PORT < <(free_ports 3)
+printf 'etcd-client %s\netcd-peer %s\napiserver %s\n' "${ETCD_CLIENT_PORT}" "${ETCD_PEER_PORT}" "${API_PORT}" > "${S}/ports"
 
 # --- credentials -----------------------------------------------------------------------
 log "state dir ${S}; ports etcd=${ETCD_CLIENT_PORT}/${ETCD_PEER_PORT} apiserver=${API_PORT}"
@@ -110,7 +111,9 @@ trap cleanup_on_error EXIT
 
 launch() { # name, command...
   local name=$1; shift
-  nohup "$@" </dev/null >"${S}/${name}.log" 2>&1 &
+  # A session of its own: a Ctrl-C meant for the caller (hack/run-local.sh, a terminal) does not
+  # reach these servers; the caller stops them in order with stop.sh.
+  nohup setsid "$@" </dev/null >"${S}/${name}.log" 2>&1 &
   echo $! > "${S}/${name}.pid"
   STARTED+=("${name}")
 }

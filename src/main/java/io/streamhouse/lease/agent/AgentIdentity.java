@@ -52,7 +52,8 @@ public record AgentIdentity(String namespace, String streamAgent, AgentId agentI
         return fromEnvironment(System.getenv());
     }
 
-    static AgentIdentity fromEnvironment(Map<String, String> env) {
+    /** From {@code env} as a container would see it (for launchers and tests that build one). */
+    public static AgentIdentity fromEnvironment(Map<String, String> env) {
         String namespace = env.get(NAMESPACE_ENV);
         String name = env.get(NAME_ENV);
         String id = env.get(AGENT_ID_ENV);

@@ -187,7 +187,7 @@ public final class LeaseClient implements AutoCloseable {
 
     /**
      * Reads this agent's StreamAgent by name, polling until the operator has created it: an
-     * agent may only {@code get} StreamAgents (deploy/03-agent-rbac.yaml), never list or watch them.
+     * agent may only {@code get} StreamAgents (deploy/02-agent-rbac.yaml), never list or watch them.
      */
     private StreamAgent awaitOwnStreamAgent() {
         var resource = client.resources(StreamAgent.class).inNamespace(identity.namespace()).withName(identity.streamAgent());

@@ -90,12 +90,18 @@ public class AgentPodReconciler implements Reconciler<Pod> {
         spec.setAgentId(annotated(StreamAgent.AGENT_ID_ANNOTATION, () -> AgentId.of(id).value()));
         spec.setGroup(annotated(StreamAgent.GROUP_ANNOTATION,
                 () -> Names.labelValue("agent group", annotations.getOrDefault(StreamAgent.GROUP_ANNOTATION, "default"))));
+        // Optional fields a pod does not give are left out of the resource (null), never written
+        // as "" or null: what a user sees is what was set, and no server refuses an empty value.
         spec.setAddress(annotated(StreamAgent.ADDRESS_ANNOTATION,
-                () -> Names.address(annotations.getOrDefault(StreamAgent.ADDRESS_ANNOTATION, ""))));
+                () -> emptyToNull(Names.address(annotations.getOrDefault(StreamAgent.ADDRESS_ANNOTATION, "")))));
         spec.setSessionKeeper(annotated(StreamAgent.SESSION_KEEPER_ANNOTATION,
                 () -> sessionKeeper(annotations.getOrDefault(StreamAgent.SESSION_KEEPER_ANNOTATION, "operator"))));
-        spec.setZone(zoneOf(pod, client));
+        spec.setZone(emptyToNull(zoneOf(pod, client)));
         return spec;
+    }
+
+    private static String emptyToNull(String value) {
+        return value == null || value.isEmpty() ? null : value;
     }
 
     private static SessionKeeper sessionKeeper(String value) {
@@ -130,9 +136,11 @@ public class AgentPodReconciler implements Reconciler<Pod> {
     }
 
     private static boolean sameDerived(StreamAgentSpec a, StreamAgentSpec b) {
+        // An existing StreamAgent may hold "" where a pod gives nothing (written by older versions):
+        // both mean unset, and rewriting one into the other would be a pointless write.
         return a != null && Objects.equals(a.getAgentId(), b.getAgentId()) && Objects.equals(a.getGroup(), b.getGroup())
-                && Objects.equals(Objects.requireNonNullElse(a.getZone(), ""), b.getZone())
-                && Objects.equals(Objects.requireNonNullElse(a.getAddress(), ""), b.getAddress())
+                && Objects.equals(emptyToNull(a.getZone()), b.getZone())
+                && Objects.equals(emptyToNull(a.getAddress()), b.getAddress())
                 && Objects.requireNonNullElse(a.getSessionKeeper(), SessionKeeper.Operator) == b.getSessionKeeper();
     }
 }

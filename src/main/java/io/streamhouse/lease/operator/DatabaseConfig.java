@@ -19,8 +19,12 @@ public interface DatabaseConfig {
     @WithDefault("postgres")
     String user();
 
-    @WithDefault("postgres")
-    String password();
+    /**
+     * Absent or empty means no password (trust, certificate or peer authentication): never a
+     * silent default, which would hide a Secret that was not mounted. An empty environment
+     * variable counts as absent, so {@code STREAMHOUSE_DB_PASSWORD=} is accepted.
+     */
+    Optional<String> password();
 
     /** Connections in the pool; the operator needs few, each statement is short. */
     @WithDefault("8")

@@ -7,10 +7,13 @@ import io.streamhouse.lease.store.Database;
 import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.store.LocalPostgres;
 import io.streamhouse.lease.store.PostgresLeaseStore;
+import jakarta.annotation.PreDestroy;
+import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
+import java.util.Map;
 import javax.sql.DataSource;
 import org.jboss.logging.Logger;
 
@@ -34,7 +37,9 @@ public class StoreProducer {
     DataSource dataSource(DatabaseConfig config) {
         String url = config.url().filter(u -> !u.isBlank()).orElse(null);
         if (url == null) {
-            embedded = LocalPostgres.start(config.embedded().dataDir().toAbsolutePath());
+            // Stopped by stop() below once the operator has stopped, not by a JVM hook of its own that
+            // would race the operator's shutdown (JVM shutdown hooks run concurrently).
+            embedded = LocalPostgres.start(config.embedded().dataDir().toAbsolutePath(), Map.of(), 0, false);
             url = embedded.jdbcUrl("postgres");
             LOG.warnf("""
 
@@ -46,7 +51,8 @@ public class StoreProducer {
                     ************************************************************************""",
                     embedded.port(), embedded.dataDirectory());
         }
-        settings = new Database.PoolSettings(url, config.user(), config.password(), config.poolSize(),
+        settings = new Database.PoolSettings(url, config.user(), config.password().filter(p -> !p.isEmpty()).orElse(null),
+                config.poolSize(),
                 config.connectTimeout());
         pool = Database.pool(settings);
         int applied = Database.migrate(pool);
@@ -74,7 +80,13 @@ public class StoreProducer {
         return new PostgresLeaseStore(renewalPool);
     }
 
-    void stop(@Observes ShutdownEvent event) {
+    /**
+     * Closes the pools, then the embedded server, after every other shutdown observer (the
+     * operator SDK's stop, the change feed, the session renewer) has run with the database still
+     * up. Also called when the container is destroyed, which covers a start that failed before any
+     * shutdown event.
+     */
+    synchronized void stop(@Observes @Priority(Integer.MAX_VALUE) ShutdownEvent event) {
         if (renewalPool != null) {
             renewalPool.close();
         }
@@ -83,7 +95,13 @@ public class StoreProducer {
         }
         if (embedded != null) {
             embedded.close();
+            embedded = null;
         }
+    }
+
+    @PreDestroy
+    void destroyed() {
+        stop(null);
     }
 
     static String redact(String url) {

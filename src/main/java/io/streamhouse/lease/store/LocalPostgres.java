@@ -36,13 +36,26 @@ public final class LocalPostgres implements AutoCloseable {
 
     /** As above, on {@code port} (0: any free one); a restart on the same data and port keeps every URL valid. */
     public static LocalPostgres start(Path dataDirectory, Map<String, String> serverConfig, int port) {
+        return start(dataDirectory, serverConfig, port, true);
+    }
+
+    /**
+     * As above; {@code stopOnJvmExit} false leaves stopping to the caller's {@link #close()}, for
+     * an application that must stop its own work before its database goes.
+     */
+    public static LocalPostgres start(Path dataDirectory, Map<String, String> serverConfig, int port,
+                                      boolean stopOnJvmExit) {
         try {
             EmbeddedPostgres.Builder builder = EmbeddedPostgres.builder()
                     // fsync off: local use only, and it keeps tests fast on a slow shared disk.
                     // A crash of PostgreSQL itself still loses nothing it acknowledged (the OS
-                    // holds the WAL); only a machine crash could. synchronous_commit stays on.
+                    // holds the WAL); only a machine crash could. synchronous_commit is set on
+                    // explicitly: the embedded server's own default is off, which would let a
+                    // PostgreSQL crash lose acknowledged commits (an epoch handed out twice).
                     .setServerConfig("fsync", "off")
-                    .setServerConfig("max_connections", "200");
+                    .setServerConfig("synchronous_commit", "on")
+                    .setServerConfig("max_connections", "200")
+                    .setRegisterShutdownHook(stopOnJvmExit);
             serverConfig.forEach(builder::setServerConfig);
             if (port > 0) {
                 builder.setPort(port);

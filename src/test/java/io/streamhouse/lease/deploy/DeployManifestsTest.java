@@ -23,7 +23,8 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
- * deploy/ parses, is applied in the order its numbers say, and its RBAC is least privilege.
+ * deploy/ parses, is applied in the order its numbers say, holds the install only (examples
+ * apart), names the image once, and its RBAC is least privilege.
  * (That the operator's rules cover every call it makes is {@link RbacCoverageTest}.)
  */
 class DeployManifestsTest {
@@ -49,6 +50,16 @@ class DeployManifestsTest {
         }
     }
 
+    static List<HasMetadata> examples() throws IOException {
+        List<HasMetadata> out = new ArrayList<>();
+        try (Stream<Path> files = Files.list(DEPLOY.resolve("examples"))) {
+            for (Path file : files.filter(f -> f.toString().endsWith(".yaml")).sorted().toList()) {
+                out.addAll(load(file));
+            }
+        }
+        return out;
+    }
+
     @SuppressWarnings("unchecked")
     static List<String> kustomizationResources(Path dir) throws IOException {
         Map<String, Object> k = new KubernetesSerialization().unmarshal(Files.readString(dir.resolve("kustomization.yaml")),
@@ -57,27 +68,80 @@ class DeployManifestsTest {
     }
 
     @Test
-    void kustomizationAppliesEveryNumberedManifestInOrderWithTheCrdsSecond() throws IOException {
+    void kustomizationAppliesEveryNumberedManifestInOrderAndNothingElse() throws IOException {
         List<String> expected = new ArrayList<>();
         numbered().forEach(f -> expected.add(f.getFileName().toString()));
-        expected.add(1, "../crds");
         assertThat(kustomizationResources(DEPLOY)).containsExactlyElementsOf(expected);
-        for (String crd : kustomizationResources(Path.of("crds"))) {
-            assertThat(load(Path.of("crds", crd))).singleElement()
-                    .satisfies(r -> assertThat(r.getKind()).isEqualTo("CustomResourceDefinition"));
-        }
+    }
+
+    @Test
+    void crdsHoldsOnlyCrdsSoThatTheFolderCanBeApplied() throws IOException {
+        // `kubectl apply -f crds/` (and GitOps tools applying a folder) fail on anything that is
+        // not a Kubernetes object, such as a kustomization.yaml.
         try (Stream<Path> files = Files.list(Path.of("crds"))) {
-            assertThat(files.filter(f -> f.toString().endsWith(".yml")).map(f -> f.getFileName().toString()))
-                    .containsExactlyInAnyOrderElementsOf(kustomizationResources(Path.of("crds")));
+            List<Path> all = files.sorted().toList();
+            assertThat(all).extracting(f -> f.getFileName().toString())
+                    .containsExactly("partitionleases.streamhouse.io-v1.yml", "streamagents.streamhouse.io-v1.yml");
+            for (Path crd : all) {
+                assertThat(load(crd)).singleElement()
+                        .satisfies(r -> assertThat(r.getKind()).isEqualTo("CustomResourceDefinition"));
+            }
         }
+    }
+
+    @Test
+    void theInstallHoldsNoExamplesAndNoSecretValues() throws IOException {
+        assertThat(all()).extracting(HasMetadata::getKind)
+                .containsOnly("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+                        "Deployment", "PodDisruptionBudget");
+        assertThat(all()).filteredOn(r -> r instanceof Deployment).extracting(r -> r.getMetadata().getName())
+                .containsExactly("streamhouse-lease-operator");
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void theOperatorImageIsNamedInOnePlaceWithTheProjectsVersion() throws IOException {
+        Map<String, Object> k = new KubernetesSerialization().unmarshal(Files.readString(DEPLOY.resolve("kustomization.yaml")),
+                Map.class);
+        List<Map<String, String>> images = (List<Map<String, String>>) k.get("images");
+        assertThat(images).singleElement().satisfies(image -> {
+            assertThat(image.get("name")).isEqualTo("streamhouse-lease-operator");
+            assertThat(image.get("newTag")).isEqualTo(projectVersion().replace("-SNAPSHOT", ""));
+        });
+        String image = images.get(0).get("newName") + ":" + images.get(0).get("newTag");
+        Deployment operator = all().stream().filter(r -> r instanceof Deployment).map(Deployment.class::cast)
+                .findFirst().orElseThrow();
+        // The manifest carries only the placeholder kustomize replaces; nothing else names a tag.
+        assertThat(operator.getSpec().getTemplate().getSpec().getContainers()).singleElement()
+                .satisfies(c -> assertThat(c.getImage()).isEqualTo("streamhouse-lease-operator"));
+        // The README's build command tags exactly the image the install runs.
+        assertThat(Files.readString(Path.of("README.md"))).contains("-t " + image + " .");
+    }
+
+    static String projectVersion() throws IOException {
+        String pom = Files.readString(Path.of("pom.xml"));
+        // the project's own <version>, the first one after its <artifactId>
+        int artifact = pom.indexOf("<artifactId>streamhouse-lease-operator</artifactId>");
+        int from = pom.indexOf("<version>", artifact) + "<version>".length();
+        return pom.substring(from, pom.indexOf("</version>", from)).trim();
+    }
+
+    @Test
+    void examplesSayWhichPartsAreTheUsersOwn() throws IOException {
+        String secret = Files.readString(DEPLOY.resolve("examples/database-secret.yaml"));
+        assertThat(secret).startsWith("# EXAMPLE").doesNotContain("change-me");
+        String agents = Files.readString(DEPLOY.resolve("examples/agent-deployment.yaml"));
+        assertThat(agents).startsWith("# EXAMPLE").contains("YOURS: your agent's image");
     }
 
     @Test
     void everyManifestParsesIntoKnownKinds() throws IOException {
         List<HasMetadata> resources = all();
         assertThat(resources).extracting(HasMetadata::getKind).contains("Namespace", "ServiceAccount", "ClusterRole",
-                "ClusterRoleBinding", "Role", "RoleBinding", "Secret", "Deployment", "PodDisruptionBudget",
+                "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "PodDisruptionBudget");
+        assertThat(examples()).extracting(HasMetadata::getKind).contains("Secret", "Deployment", "StreamAgent",
                 "PartitionLease");
+        assertThat(examples()).allSatisfy(r -> assertThat(r.getMetadata().getName()).isNotBlank());
         assertThat(resources).allSatisfy(r -> assertThat(r.getMetadata().getName()).isNotBlank());
     }
 
@@ -130,7 +194,7 @@ class DeployManifestsTest {
 
     @Test
     void exampleAgentsAreLabelledKeepTheirOwnSessionAndDrainOnPreStop() throws IOException {
-        Deployment agents = all().stream().filter(r -> r instanceof Deployment
+        Deployment agents = examples().stream().filter(r -> r instanceof Deployment
                 && "streamhouse-agent".equals(r.getMetadata().getName())).map(Deployment.class::cast)
                 .findFirst().orElseThrow();
         var template = agents.getSpec().getTemplate();

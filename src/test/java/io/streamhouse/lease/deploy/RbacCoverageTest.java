@@ -37,10 +37,10 @@ import org.junit.jupiter.api.Test;
 /**
  * Every call the operator makes to the API server, in a scenario that runs each of its paths
  * (pod agent, assignment, holder label, status, events, finalizers, lease and pod deletion), is
- * allowed by the operator's rules in deploy/02-operator-rbac.yaml. The mock API server records
+ * allowed by the operator's rules in deploy/01-operator-rbac.yaml. The mock API server records
  * every request from the operator's start on; the test's own requests carry another user agent
  * and are left out. An agent running the library, on a client with a user agent of its own, is
- * checked the same way against deploy/03-agent-rbac.yaml.
+ * checked the same way against deploy/02-agent-rbac.yaml.
  */
 @QuarkusTest
 @WithKubernetesTestServer
@@ -107,7 +107,7 @@ class RbacCoverageTest {
 
         List<PolicyRule> clusterRules = new ArrayList<>();
         List<PolicyRule> namespaceRules = new ArrayList<>(); // in the operator's namespace, streamhouse
-        for (HasMetadata r : DeployManifestsTest.load(DeployManifestsTest.DEPLOY.resolve("02-operator-rbac.yaml"))) {
+        for (HasMetadata r : DeployManifestsTest.load(DeployManifestsTest.DEPLOY.resolve("01-operator-rbac.yaml"))) {
             if (r instanceof ClusterRole cr) {
                 clusterRules.addAll(cr.getRules());
             } else if (r instanceof Role role) {
@@ -115,7 +115,7 @@ class RbacCoverageTest {
             }
         }
         List<PolicyRule> agentRules = new ArrayList<>(); // a namespaced Role: the agents' own namespace
-        for (HasMetadata r : DeployManifestsTest.load(DeployManifestsTest.DEPLOY.resolve("03-agent-rbac.yaml"))) {
+        for (HasMetadata r : DeployManifestsTest.load(DeployManifestsTest.DEPLOY.resolve("02-agent-rbac.yaml"))) {
             if (r instanceof Role role) {
                 agentRules.addAll(role.getRules());
             }

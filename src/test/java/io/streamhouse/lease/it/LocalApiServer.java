@@ -26,8 +26,8 @@ public final class LocalApiServer implements AutoCloseable {
 
     /** Builds (when not cached) and starts a server; extra apiserver flags may be given. */
     public static LocalApiServer start(String extraApiServerArgs) throws IOException, InterruptedException {
+        ensureBuilt();
         Path hack = projectDir().resolve("hack/kube-apiserver");
-        run(Duration.ofMinutes(40), null, "bash", hack.resolve("build.sh").toString());
         Path state = Files.createTempDirectory("streamhouse-kube-");
         run(Duration.ofMinutes(3), extraApiServerArgs, "bash", hack.resolve("start.sh").toString(), state.toString());
         String kubeconfig = Files.readString(state.resolve("kubeconfig"), StandardCharsets.UTF_8);
@@ -36,6 +36,11 @@ public final class LocalApiServer implements AutoCloseable {
                 .orElseThrow(() -> new IllegalStateException("no server in " + state.resolve("kubeconfig")));
         String token = Files.readString(state.resolve("token"), StandardCharsets.UTF_8).trim();
         return new LocalApiServer(state, server, token);
+    }
+
+    /** Builds the binaries unless build.sh finds them cached (~10 min cold on 2 cores). */
+    public static void ensureBuilt() throws IOException, InterruptedException {
+        run(Duration.ofMinutes(40), null, "bash", projectDir().resolve("hack/kube-apiserver/build.sh").toString());
     }
 
     public String server() {
@@ -56,7 +61,7 @@ public final class LocalApiServer implements AutoCloseable {
                 stateDir.toString());
     }
 
-    static Path projectDir() {
+    public static Path projectDir() {
         Path dir = Path.of("").toAbsolutePath();
         while (dir != null && !Files.exists(dir.resolve("hack/kube-apiserver/start.sh"))) {
             dir = dir.getParent();

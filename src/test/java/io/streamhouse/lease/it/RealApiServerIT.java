@@ -50,10 +50,17 @@ class RealApiServerIT {
 
     @BeforeEach
     void namespace() {
-        ns = "it-" + Long.toHexString(System.nanoTime());
-        client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(ns).endMetadata().build()).create();
+        ns = freshNamespace(client, "it-");
     }
 
+    /** A new namespace for one test, so that tests sharing the server and the operator never meet. */
+    static String freshNamespace(KubernetesClient client, String prefix) {
+        String ns = prefix + Long.toHexString(System.nanoTime());
+        client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(ns).endMetadata().build()).create();
+        return ns;
+    }
+
+    /** How long the real-server tests wait for the operator: generous, polled often. */
     static org.awaitility.core.ConditionFactory eventually() {
         return await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200));
     }

@@ -1,0 +1,38 @@
+package io.streamhouse.lease.operator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.smallrye.config.EnvConfigSource;
+import io.smallrye.config.SmallRyeConfig;
+import io.smallrye.config.SmallRyeConfigBuilder;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** How the database settings read the environment, as the operator's Deployment sets it. */
+class DatabaseConfigTest {
+
+    static DatabaseConfig fromEnvironment(Map<String, String> env) {
+        SmallRyeConfig config = new SmallRyeConfigBuilder().withMapping(DatabaseConfig.class)
+                .withConverter(java.time.Duration.class, 200, new io.quarkus.runtime.configuration.DurationConverter())
+                .withSources(new EnvConfigSource(env, 300)).build();
+        return config.getConfigMapping(DatabaseConfig.class);
+    }
+
+    @Test
+    void anEmptyPasswordMeansNoPasswordAndStartsFine() {
+        // A Secret whose password is "" gives an empty variable; that used to stop the operator.
+        DatabaseConfig config = fromEnvironment(Map.of("STREAMHOUSE_DB_URL", "jdbc:postgresql://db/x",
+                "STREAMHOUSE_DB_PASSWORD", ""));
+        assertThat(config.password()).isEmpty();
+    }
+
+    @Test
+    void anAbsentPasswordMeansNoPasswordNotASilentDefault() {
+        assertThat(fromEnvironment(Map.of("STREAMHOUSE_DB_URL", "jdbc:postgresql://db/x")).password()).isEmpty();
+    }
+
+    @Test
+    void aGivenPasswordIsUsedAsIs() {
+        assertThat(fromEnvironment(Map.of("STREAMHOUSE_DB_PASSWORD", "s3cret")).password()).contains("s3cret");
+    }
+}
