@@ -8,6 +8,7 @@ import io.streamhouse.lease.api.v1alpha1.PartitionLeaseStatus;
 import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentSpec;
+import io.streamhouse.lease.api.v1alpha1.StreamAgentStatus;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
 import io.streamhouse.lease.store.AgentRegistration;
@@ -16,6 +17,7 @@ import io.streamhouse.lease.store.FencingException;
 import io.streamhouse.lease.store.Lease;
 import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.store.PostgresLeaseStore;
+import io.streamhouse.lease.store.Renewal;
 import io.streamhouse.lease.store.Session;
 import io.streamhouse.lease.store.Validation;
 import java.time.Duration;
@@ -302,32 +304,49 @@ public final class LeaseClient implements AutoCloseable {
         }
     }
 
-    /** Asks the database whether this agent may write with {@code epoch} (one round trip). */
+    /** Asks the database whether this incarnation may write with {@code epoch} (one round trip). */
     public Validation validateEpoch(String topic, int partition, long epoch) {
-        return store.validate(LeaseKey.of(topic, partition), requireStarted(), epoch);
+        return store.validate(LeaseKey.of(topic, partition), requireStarted(), held.session(), epoch);
     }
 
     /**
      * Runs {@code work} on one connection in a transaction that the database commits only if this
-     * agent still holds the partition at {@code epoch}; a takeover waits for it to commit. Refused
-     * at once, without a round trip, when the session is not confirmed.
+     * incarnation of the agent still holds the partition at {@code epoch} when it starts and its
+     * session is still alive when it commits; a takeover waits for it (or skips the row) until
+     * then. The transaction is bounded by the session's remaining time and commits durably.
+     * Refused at once, without a round trip, when the session is not confirmed or this client
+     * does not hold the partition at {@code epoch} (never did, any more, or handed it off).
      *
-     * @throws FencingException when the write is refused (stale epoch, not the holder, session expired)
+     * @throws FencingException when the write is refused (stale epoch, not the holder, session
+     *                          expired, superseded); nothing of {@code work} committed
      */
     public <T> T fenced(String topic, int partition, long epoch, FencedWork<T> work) {
         LeaseKey key = LeaseKey.of(topic, partition);
         AgentId me = requireStarted();
+        long session = held.session();
         SessionGuard g = guard;
         if (closed || !g.isConfirmed(nanos.getAsLong())) {
             fencedRefused.increment();
-            throw new FencingException(key, me, epoch, new Validation(Validation.Status.EXPIRED, me, epoch));
+            throw new FencingException(key, me, session, epoch, new Validation(Validation.Status.EXPIRED, me, epoch));
+        }
+        long mine = held.epoch(topic, partition);
+        if (mine != epoch) {
+            // New writes stop at the local revoke: a handoff's release must not queue behind a
+            // stream of fresh share locks, and a stale epoch needs no round trip to be refused.
+            fencedRefused.increment();
+            throw new FencingException(key, me, session, epoch, new Validation(
+                    mine > epoch ? Validation.Status.STALE_EPOCH : Validation.Status.NOT_HOLDER,
+                    mine == NO_EPOCH ? null : me, mine));
         }
         try {
-            T result = store.fenced(key, me, epoch, work);
+            T result = store.fenced(key, me, session, epoch, work);
             fencedCommitted.increment();
             return result;
         } catch (FencingException e) {
             fencedRefused.increment();
+            if (e.validation().status() == Validation.Status.SUPERSEDED) {
+                sessionTimer.execute(() -> stopSuperseded(session));
+            }
             throw e;
         }
     }
@@ -350,7 +369,7 @@ public final class LeaseClient implements AutoCloseable {
                 return false;
             }
             revoke(h, LeaseListener.Reason.RELEASED);
-            return store.release(key, agent, h.epoch(), RELEASED).released();
+            return store.release(key, agent, h.session(), h.epoch(), RELEASED).released();
         });
     }
 
@@ -369,6 +388,14 @@ public final class LeaseClient implements AutoCloseable {
             }
         });
         return out;
+    }
+
+    /**
+     * True once the client has stopped: closed by the application, or stopped by itself because
+     * a newer process registered the same agent id (listeners heard {@link LeaseListener#stopped}).
+     */
+    public boolean isClosed() {
+        return closed;
     }
 
     /** This agent's id (known after {@link #start()}). */
@@ -401,15 +428,22 @@ public final class LeaseClient implements AutoCloseable {
             if (sessionNeeded) {
                 openSession(); // the last one was lost and opening a new one failed: try again
                 sessionNeeded = false;
-            } else if (store.renew(agent, held.session())) {
-                guard.confirmed(sent);
-                armDeadline();
-                events.execute(this::resync);
             } else {
-                // Expired (we were paused or cut off too long) or superseded: what we held is
-                // gone. Start a new incarnation; the operator assigns leases to it again.
+                Renewal renewal = store.renew(agent, held.session());
+                if (renewal == Renewal.RENEWED) {
+                    guard.confirmed(sent);
+                    armDeadline();
+                    events.execute(this::resync);
+                    return;
+                }
+                if (renewal == Renewal.SUPERSEDED) {
+                    stopSuperseded(held.session());
+                    return;
+                }
+                // Expired or ended (we were paused or cut off too long): what we held is gone.
+                // Start a new incarnation; the operator assigns leases to it again.
                 LOG.log(System.Logger.Level.WARNING, "session " + held.session() + " of " + agent
-                        + " expired or was superseded: its leases are revoked; registering a new session");
+                        + " expired (" + renewal + "): its leases are revoked; registering a new session");
                 guard.invalidate();
                 sessionsLost.increment();
                 long lost = held.session();
@@ -426,6 +460,36 @@ public final class LeaseClient implements AutoCloseable {
             if (!closed && !sessionTimer.isShutdown()) {
                 sessionTimer.schedule(this::renewRound, Math.max(50, next.toMillis()), TimeUnit.MILLISECONDS);
             }
+        }
+    }
+
+    /**
+     * Another process registered this agent id after us: it is the agent now. Stop for good,
+     * without releasing or ending anything (what we held is already its to take, and ending the
+     * session would end nothing of ours), and never register again: two processes re-registering
+     * in turn would each supersede the other forever.
+     */
+    private void stopSuperseded(long session) {
+        if (closed || session != held.session()) {
+            return;
+        }
+        closed = true;
+        guard.invalidate();
+        sessionsLost.increment();
+        LOG.log(System.Logger.Level.ERROR, "session " + session + " of " + agent + " was superseded by a newer"
+                + " incarnation: another process registered agent id " + agent + " (" + identity + ")."
+                + " This client stops and will not register again.");
+        try {
+            events.submit(() -> {
+                revokeSession(session, LeaseListener.Reason.SUPERSEDED);
+                notifyListeners("stopped", l -> l.stopped(LeaseListener.Reason.SUPERSEDED));
+            }).get(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException | java.util.concurrent.RejectedExecutionException e) {
+            LOG.log(System.Logger.Level.WARNING, "agent " + agent + ": listeners not all told of the stop: " + e);
+        } finally {
+            shutdownThreads();
         }
     }
 
@@ -486,7 +550,9 @@ public final class LeaseClient implements AutoCloseable {
         }
         if (h == null || h.epoch() < epoch) {
             // A status is a projection: believe it only once the database agrees.
-            if (!guard.isConfirmed(nanos.getAsLong()) || !store.validate(key, agent, epoch).isValid()) {
+            // ...as held by this incarnation: a status naming this agent id may be another
+            // process's (same id, newer session), whose epochs this one must never adopt.
+            if (!guard.isConfirmed(nanos.getAsLong()) || !store.validate(key, agent, held.session(), epoch).isValid()) {
                 return;
             }
             if (h != null) {
@@ -559,7 +625,7 @@ public final class LeaseClient implements AutoCloseable {
         notifyListeners("handoffRequested", l -> l.handoffRequested(h.key(), h.epoch(), target));
         revoke(h, LeaseListener.Reason.HANDED_OFF); // no write starts after this; one in flight commits first
         try {
-            store.release(h.key(), agent, h.epoch(), HANDED_OFF);
+            store.release(h.key(), agent, h.session(), h.epoch(), HANDED_OFF);
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.WARNING, "could not release " + h.key() + " for handoff to " + target + " ("
                     + e.getMessage() + "); the operator forces the move after its handoff timeout");
@@ -627,6 +693,13 @@ public final class LeaseClient implements AutoCloseable {
         StreamAgentSpec spec = self.getSpec();
         if (spec == null || spec.getAgentId() == null) {
             throw new IllegalStateException("StreamAgent " + name + " has no spec.agentId");
+        }
+        if (self.getStatus() != null && StreamAgentStatus.CONFLICT.equals(self.getStatus().getPhase())) {
+            var ready = self.getStatus().condition("Ready");
+            throw new IllegalStateException("StreamAgent " + name + " is in Conflict: "
+                    + (ready == null || ready.getMessage() == null ? "its agent id is used by another StreamAgent"
+                    : ready.getMessage()) + ". Two processes with one agent id would fence each other out;"
+                    + " give this one its own id (annotation " + StreamAgent.AGENT_ID_ANNOTATION + ")");
         }
         if (spec.getSessionKeeper() != SessionKeeper.Agent) {
             throw new IllegalStateException("StreamAgent " + name + " has its session kept by the operator: annotate"

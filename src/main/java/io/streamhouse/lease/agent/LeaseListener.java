@@ -32,6 +32,15 @@ public interface LeaseListener {
     default void handoffRequested(LeaseKey key, long epoch, AgentId target) {
     }
 
+    /**
+     * The client stopped by itself and will not start again; every lease it held was revoked
+     * first. {@link Reason#SUPERSEDED}: another process registered this agent id after this one
+     * (a replacement, or a second process started with the same identity); the application should
+     * stop its writers and exit or alert, not start a new client under the same identity.
+     */
+    default void stopped(Reason reason) {
+    }
+
     /** Why a lease was revoked. */
     enum Reason {
         /** The operator moved it to another agent (or the database says we no longer hold it). */
@@ -42,7 +51,12 @@ public interface LeaseListener {
         RELEASED,
         /** The session could not be renewed in time: stopped locally before the database could expire it. */
         SESSION_UNCONFIRMED,
-        /** The database says the session expired or was superseded: a new incarnation is registered. */
-        SESSION_LOST
+        /** The database says the session expired or was ended: a new incarnation is registered. */
+        SESSION_LOST,
+        /**
+         * A newer incarnation of this agent id registered (another process with the same id): this
+         * client stops and does not register again, so that the newest process alone writes.
+         */
+        SUPERSEDED
     }
 }

@@ -323,7 +323,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             finishMove(key);
             planner.forget(key);
             store.lease(key).filter(row -> row.holder() != null).ifPresent(row -> {
-                if (store.release(key, row.holder(), row.epoch(), RELEASE_REASON).released()) {
+                if (store.release(key, row.holder(), row.holderSession(), row.epoch(), RELEASE_REASON).released()) {
                     LOG.infof("%s released by deletion of %s/%s (was %s at epoch %d)", key,
                             resource.getMetadata().getNamespace(), resource.getMetadata().getName(), row.holder(), row.epoch());
                 }

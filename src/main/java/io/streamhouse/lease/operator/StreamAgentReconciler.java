@@ -44,11 +44,11 @@ import java.util.Set;
 @GradualRetry(maxAttempts = -1, initialInterval = 500, intervalMultiplier = 2.0, maxInterval = 30_000)
 public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<StreamAgent> {
 
-    static final String READY = "Ready";
-    static final String DRAINING = "Draining";
-    static final String LOST = "Lost";
-    static final String CONFLICT = "Conflict";
-    static final String INVALID = "Invalid";
+    static final String READY = StreamAgentStatus.READY;
+    static final String DRAINING = StreamAgentStatus.DRAINING;
+    static final String LOST = StreamAgentStatus.LOST;
+    static final String CONFLICT = StreamAgentStatus.CONFLICT;
+    static final String INVALID = StreamAgentStatus.INVALID;
     static final String BY_AGENT_ID = "byAgentId";
     /** Looks again this long after leases have settled, so as to find them settled. */
     private static final Duration SETTLE_MARGIN = Duration.ofMillis(50);
@@ -155,7 +155,10 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         } else {
             sessions.drop(registration.agent());
             if (presence == Presence.POD_GONE) {
-                session.filter(Session::live).ifPresent(s -> store.expire(s.agent(), s.sessionEpoch()));
+                // Only the incarnation this resource names: a newer one may be a replacement
+                // process's (same agent id), which must keep its session.
+                sessionToEnd(session, previous == null ? null : previous.getSessionEpoch())
+                        .ifPresent(s -> store.expire(s.agent(), s.sessionEpoch()));
                 session = store.session(registration.agent());
             } else if (session.isPresent() && session.get().live()) {
                 // Not renewed by us (any more): look again just after it would expire, to publish
@@ -203,10 +206,13 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
                 && !CONFLICT.equals(agent.getStatus().getPhase());
         if (owns) {
             // Ends the session at once: its leases fail over now instead of after the timeout.
-            // The current incarnation, read from the store: the status may lag a re-registration.
+            // Only the incarnation this resource names: the current one may be a replacement
+            // process's fresh session under the same agent id (a StatefulSet pod recreated with
+            // its name), which must not be cut. One the status has not caught up with yet expires
+            // on its own, its process being gone with the resource.
             sessions.drop(AgentId.of(id));
             metrics.agentGone(id);
-            store.session(AgentId.of(id)).filter(Session::live)
+            sessionToEnd(store.session(AgentId.of(id)), agent.getStatus().getSessionEpoch())
                     .ifPresent(s -> store.expire(s.agent(), s.sessionEpoch()));
             agents.byIndex(BY_AGENT_ID, id).stream().filter(a -> !Resources.same(a, agent))
                     .forEach(a -> nudges.propagateEvent(ResourceID.fromResource(a)));
@@ -215,6 +221,16 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /**
+     * The session to end when the agent a resource stands for has gone: the current one only if
+     * it is live and is the incarnation the resource names (status.sessionEpoch). A newer one
+     * belongs to a replacement process with the same agent id and is left alone.
+     */
+    static Optional<Session> sessionToEnd(Optional<Session> current, Long namedByResource) {
+        return current.filter(Session::live)
+                .filter(s -> namedByResource != null && s.sessionEpoch() == namedByResource);
+    }
 
     private AgentRegistration registration(StreamAgentSpec spec) {
         Objects.requireNonNull(spec, "spec is missing");

@@ -11,7 +11,13 @@ public record AcquireResult(Outcome outcome, Lease lease) {
         /** Someone else holds it with a live session and was not the expected holder. */
         HELD_BY_OTHER,
         /** The requesting agent's session is not alive (expired, ended, or superseded). */
-        AGENT_NOT_LIVE
+        AGENT_NOT_LIVE,
+        /**
+         * In a batch only: a fenced writer (or another move) held the row, and a batch never
+         * waits for one row, so nothing changed here; try again shortly. The lease shows the row
+         * as last committed.
+         */
+        LOCKED
     }
 
     /** True when the requesting agent holds the lease after the call. */

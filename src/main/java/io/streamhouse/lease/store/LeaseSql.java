@@ -1,55 +1,30 @@
 package io.streamhouse.lease.store;
 
 /**
- * Every statement the store sends, in one place. The compare-and-swap itself lives in the
- * schema (lease_acquire in V1__lease_store.sql) so that it is one round trip and atomic.
+ * Every statement the store sends, in one place. What changes lease state lives in the schema
+ * as functions (the compare-and-swap in V1, the agent protocol and the fence in V3), so that each
+ * is one round trip, atomic, and the same for an agent in any language.
  */
 final class LeaseSql {
 
     private LeaseSql() {
     }
 
-    // --- agent_session ---
+    // --- agent_session: the agent protocol's functions (V3__agent_protocol.sql) ---
 
-    static final String REGISTER = """
-            INSERT INTO agent_session AS s (agent_id, session_epoch, agent_group, zone, address,
-                                            ttl_ms, registered_at, renewed_at, expires_at)
-            VALUES (?, 1, ?, ?, ?, ?, now(), now(), now() + ? * interval '1 millisecond')
-            ON CONFLICT (agent_id) DO UPDATE
-               SET session_epoch = s.session_epoch + 1, agent_group = EXCLUDED.agent_group,
-                   zone = EXCLUDED.zone, address = EXCLUDED.address, ttl_ms = EXCLUDED.ttl_ms,
-                   registered_at = now(), renewed_at = now(), expires_at = EXCLUDED.expires_at
-            RETURNING s.*, s.expires_at > now() AS live, now() AS observed_at
-            """;
+    static final String REGISTER = "SELECT * FROM lease_register(?, ?, ?, ?, ?)";
 
-    // An expired session stays dead: once expiry was observable, its leases may have moved.
-    static final String RENEW = """
-            UPDATE agent_session
-               SET renewed_at = now(), expires_at = now() + ttl_ms * interval '1 millisecond'
-             WHERE agent_id = ? AND session_epoch = ? AND expires_at > now()
-            """;
+    // Raises SH003 (superseded), SH004 (expired or ended) or SH007 (unknown) instead of renewing.
+    static final String RENEW = "SELECT lease_renew(?, ?)";
 
-    static final String RENEW_ALL = """
-            UPDATE agent_session s
-               SET renewed_at = now(), expires_at = now() + s.ttl_ms * interval '1 millisecond'
-              FROM unnest(?::varchar[], ?::bigint[]) AS k(agent_id, session_epoch)
-             WHERE s.agent_id = k.agent_id AND s.session_epoch = k.session_epoch
-               AND s.expires_at > now()
-            RETURNING s.agent_id
-            """;
+    static final String RENEW_ALL = "SELECT * FROM lease_renew_all(?::varchar[], ?::bigint[])";
 
-    static final String UPDATE = """
-            UPDATE agent_session SET zone = ?, address = ?, ttl_ms = ?
-             WHERE agent_id = ? AND session_epoch = ? AND agent_group = ? AND expires_at > now()
-            """;
+    static final String UPDATE = "SELECT lease_update_session(?, ?, ?, ?, ?, ?)";
 
-    static final String EXPIRE = """
-            UPDATE agent_session SET expires_at = now()
-             WHERE agent_id = ? AND session_epoch = ? AND expires_at > now()
-            """;
+    static final String END_SESSION = "SELECT lease_end_session(?, ?)";
 
     private static final String SESSION_COLUMNS =
-            "s.*, s.expires_at > now() AS live, now() AS observed_at FROM agent_session s";
+            "s.*, s.ended_at IS NULL AND s.expires_at > now() AS live, now() AS observed_at FROM agent_session s";
 
     static final String SESSION = "SELECT " + SESSION_COLUMNS + " WHERE s.agent_id = ?";
 
@@ -63,33 +38,14 @@ final class LeaseSql {
             "SELECT * FROM lease_acquire_batch(?::varchar[], ?::integer[], ?::varchar[],"
             + " ?::bigint[], ?::varchar[], ?::bigint[], ?)";
 
-    static final String RELEASE = """
-            WITH released AS (
-                UPDATE partition_lease
-                   SET holder = NULL, holder_session = NULL, previous_holder = holder,
-                       updated_at = now()
-                 WHERE topic = ? AND partition = ? AND holder = ? AND epoch = ?
-                RETURNING topic, partition, epoch
-            ), logged AS (
-                INSERT INTO lease_history (topic, partition, epoch, from_holder, to_holder, reason)
-                SELECT topic, partition, epoch, ?, NULL, ? FROM released
-            )
-            SELECT count(*) FROM released
-            """;
+    static final String RELEASE = "SELECT lease_release(?, ?, ?, ?, ?, ?)";
 
-    static final String RELEASE_ALL = """
-            WITH released AS (
-                UPDATE partition_lease
-                   SET holder = NULL, holder_session = NULL, previous_holder = holder,
-                       updated_at = now()
-                 WHERE holder = ? AND holder_session = ?
-                RETURNING topic, partition, epoch
-            ), logged AS (
-                INSERT INTO lease_history (topic, partition, epoch, from_holder, to_holder, reason)
-                SELECT topic, partition, epoch, ?, NULL, ? FROM released
-            )
-            SELECT topic, partition FROM released ORDER BY topic, partition
-            """;
+    static final String RELEASE_ALL = "SELECT * FROM lease_release_all(?, ?, ?)";
+
+    // The fence: the first statement of a fenced transaction (see lease_fence for what it does).
+    static final String FENCE = "SELECT lease_fence(?, ?, ?, ?, ?)";
+
+    static final String VALIDATE = "SELECT * FROM lease_validate(?, ?, ?, ?, ?)";
 
     private static final String LEASE_COLUMNS = """
             l.topic, l.partition, l.holder, l.holder_session, l.epoch, l.previous_holder, l.acquired_at,
@@ -97,15 +53,11 @@ final class LeaseSql {
               FROM partition_lease l
               LEFT JOIN agent_session s
                 ON s.agent_id = l.holder AND s.session_epoch = l.holder_session
-               AND s.expires_at > now()
+               AND s.ended_at IS NULL AND s.expires_at > now()
             """;
 
     static final String LEASE = "SELECT " + LEASE_COLUMNS
             + " WHERE l.topic = ? AND l.partition = ?";
-
-    // FOR SHARE OF l: many writers of one partition share the lock; a takeover needs FOR UPDATE
-    // and so waits until every fenced transaction that passed this check has finished.
-    static final String LEASE_FOR_SHARE = LEASE + " FOR SHARE OF l";
 
     static final String LEASES_BY_HOLDER = "SELECT " + LEASE_COLUMNS
             + " WHERE l.holder = ? ORDER BY l.topic, l.partition";

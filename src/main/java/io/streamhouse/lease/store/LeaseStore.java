@@ -11,8 +11,10 @@ import java.util.Set;
  * The source of truth for who holds which partition, at which epoch.
  *
  * <p>Every operation is one statement or one short transaction; expiry is judged on the
- * database clock. Invalid arguments raise {@link IllegalArgumentException} before anything is
- * sent; an unreachable database raises {@link StoreUnavailableException}.
+ * database clock. A caller is an incarnation, (agent id, session epoch): two processes with one
+ * agent id are two incarnations and only the newest may act. Invalid arguments raise
+ * {@link IllegalArgumentException} before anything is sent; an unreachable database raises
+ * {@link StoreUnavailableException}. Works on a DataSource with auto-commit on or off.
  */
 public interface LeaseStore {
 
@@ -21,8 +23,8 @@ public interface LeaseStore {
     /** Opens a new incarnation of the agent (session epoch + 1); older incarnations die. */
     Session register(AgentRegistration registration);
 
-    /** Extends a live session by its ttl; false when it expired, ended or was superseded. */
-    boolean renew(AgentId agent, long sessionEpoch);
+    /** Extends a live session by its ttl; says why not when it expired, ended or was superseded. */
+    Renewal renew(AgentId agent, long sessionEpoch);
 
     /** Renews many sessions in one statement; returns the agents whose renewal took. */
     Set<AgentId> renewAll(Collection<SessionRef> sessions);
@@ -33,7 +35,7 @@ public interface LeaseStore {
      */
     boolean updateRegistration(AgentRegistration registration, long sessionEpoch);
 
-    /** Ends a session now (graceful shutdown, or the operator saw the agent go). */
+    /** Ends a session now (graceful shutdown, or the operator saw the agent go); it can never be renewed. */
     boolean expire(AgentId agent, long sessionEpoch);
 
     Optional<Session> session(AgentId agent);
@@ -48,21 +50,26 @@ public interface LeaseStore {
     /** Many compare-and-swaps in one round trip; results in (topic, partition) order. */
     List<AcquireResult> acquireAll(Collection<AcquireRequest> requests, String reason);
 
-    ReleaseResult release(LeaseKey key, AgentId holder, long epoch, String reason);
+    /** Gives the partition up if this incarnation holds it at {@code epoch}. */
+    ReleaseResult release(LeaseKey key, AgentId holder, long sessionEpoch, long epoch, String reason);
 
     /** Releases every lease held by this incarnation of the agent; returns what was released. */
     List<LeaseKey> releaseAll(AgentId holder, long sessionEpoch, String reason);
 
-    Validation validate(LeaseKey key, AgentId agent, long epoch);
+    /** Whether this incarnation ({@code agent}, {@code sessionEpoch}) may write with {@code epoch} now. */
+    Validation validate(LeaseKey key, AgentId agent, long sessionEpoch, long epoch);
 
     /**
-     * Runs {@code work} in one transaction that first checks and share-locks the lease row, so a
-     * takeover (which needs the row lock) waits until this commits, and a write with a stale
-     * epoch can never commit.
+     * Runs {@code work} in one READ COMMITTED transaction whose first statement is the fence
+     * (lease_fence): it checks that this incarnation holds the partition at {@code epoch} with a
+     * live session, share-locks the row (a takeover waits for this transaction, or skips it),
+     * bounds the transaction by the session's remaining time, and makes COMMIT fail if the
+     * session has expired by then. Whatever the DataSource's defaults, the transaction commits
+     * durably (synchronous_commit on).
      *
-     * @throws FencingException when the caller is not the valid holder at {@code epoch}
+     * @throws FencingException when refused; nothing of {@code work} committed
      */
-    <T> T fenced(LeaseKey key, AgentId agent, long epoch, FencedWork<T> work);
+    <T> T fenced(LeaseKey key, AgentId agent, long sessionEpoch, long epoch, FencedWork<T> work);
 
     Optional<Lease> lease(LeaseKey key);
 

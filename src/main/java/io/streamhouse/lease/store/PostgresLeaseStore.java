@@ -42,7 +42,6 @@ public final class PostgresLeaseStore implements LeaseStore {
             ps.setString(3, registration.zone());
             ps.setString(4, registration.address());
             ps.setInt(5, (int) ttlMs);
-            ps.setLong(6, ttlMs);
         }, rs -> {
             rs.next();
             return session(rs);
@@ -50,12 +49,27 @@ public final class PostgresLeaseStore implements LeaseStore {
     }
 
     @Override
-    public boolean renew(AgentId agent, long sessionEpoch) {
+    public Renewal renew(AgentId agent, long sessionEpoch) {
         Objects.requireNonNull(agent, "agent");
-        return update("renew " + agent, LeaseSql.RENEW, ps -> {
-            ps.setString(1, agent.value());
-            ps.setLong(2, sessionEpoch);
-        }) == 1;
+        try {
+            return query("renew " + agent, LeaseSql.RENEW, ps -> {
+                ps.setString(1, agent.value());
+                ps.setLong(2, sessionEpoch);
+            }, rs -> {
+                rs.next();
+                return Renewal.RENEWED;
+            });
+        } catch (StoreException e) {
+            String state = e.getCause() instanceof SQLException sql ? sql.getSQLState() : null;
+            if ("SH003".equals(state)) {
+                return Renewal.SUPERSEDED;
+            } else if ("SH004".equals(state)) {
+                return Renewal.EXPIRED;
+            } else if ("SH007".equals(state)) {
+                return Renewal.UNKNOWN;
+            }
+            throw e;
+        }
     }
 
     @Override
@@ -86,23 +100,23 @@ public final class PostgresLeaseStore implements LeaseStore {
     @Override
     public boolean updateRegistration(AgentRegistration registration, long sessionEpoch) {
         Objects.requireNonNull(registration, "registration");
-        return update("update session of " + registration.agent(), LeaseSql.UPDATE, ps -> {
-            ps.setString(1, registration.zone());
-            ps.setString(2, registration.address());
-            ps.setInt(3, (int) registration.ttl().toMillis());
-            ps.setString(4, registration.agent().value());
-            ps.setLong(5, sessionEpoch);
-            ps.setString(6, registration.group());
-        }) == 1;
+        return query("update session of " + registration.agent(), LeaseSql.UPDATE, ps -> {
+            ps.setString(1, registration.agent().value());
+            ps.setLong(2, sessionEpoch);
+            ps.setString(3, registration.group());
+            ps.setString(4, registration.zone());
+            ps.setString(5, registration.address());
+            ps.setInt(6, (int) registration.ttl().toMillis());
+        }, PostgresLeaseStore::firstBoolean);
     }
 
     @Override
     public boolean expire(AgentId agent, long sessionEpoch) {
         Objects.requireNonNull(agent, "agent");
-        return update("expire session of " + agent, LeaseSql.EXPIRE, ps -> {
+        return query("end session of " + agent, LeaseSql.END_SESSION, ps -> {
             ps.setString(1, agent.value());
             ps.setLong(2, sessionEpoch);
-        }) == 1;
+        }, PostgresLeaseStore::firstBoolean);
     }
 
     @Override
@@ -197,22 +211,19 @@ public final class PostgresLeaseStore implements LeaseStore {
     }
 
     @Override
-    public ReleaseResult release(LeaseKey key, AgentId holder, long epoch, String reason) {
+    public ReleaseResult release(LeaseKey key, AgentId holder, long sessionEpoch, long epoch, String reason) {
         Objects.requireNonNull(key, "key");
         Objects.requireNonNull(holder, "holder");
         Names.reason(reason);
-        long released = query("release " + key, LeaseSql.RELEASE, ps -> {
+        boolean released = query("release " + key, LeaseSql.RELEASE, ps -> {
             ps.setString(1, key.topic());
             ps.setInt(2, key.partition());
             ps.setString(3, holder.value());
-            ps.setLong(4, epoch);
-            ps.setString(5, holder.value());
+            ps.setLong(4, sessionEpoch);
+            ps.setLong(5, epoch);
             ps.setString(6, reason);
-        }, rs -> {
-            rs.next();
-            return rs.getLong(1);
-        });
-        return new ReleaseResult(released == 1, lease(key).orElse(Lease.unknown(key)));
+        }, PostgresLeaseStore::firstBoolean);
+        return new ReleaseResult(released, lease(key).orElse(Lease.unknown(key)));
     }
 
     @Override
@@ -222,8 +233,7 @@ public final class PostgresLeaseStore implements LeaseStore {
         return query("release all leases of " + holder, LeaseSql.RELEASE_ALL, ps -> {
             ps.setString(1, holder.value());
             ps.setLong(2, sessionEpoch);
-            ps.setString(3, holder.value());
-            ps.setString(4, reason);
+            ps.setString(3, reason);
         }, rs -> {
             List<LeaseKey> keys = new ArrayList<>();
             while (rs.next()) {
@@ -234,13 +244,24 @@ public final class PostgresLeaseStore implements LeaseStore {
     }
 
     @Override
-    public Validation validate(LeaseKey key, AgentId agent, long epoch) {
+    public Validation validate(LeaseKey key, AgentId agent, long sessionEpoch, long epoch) {
+        Objects.requireNonNull(key, "key");
         Objects.requireNonNull(agent, "agent");
-        return Validation.judge(lease(key).orElse(Lease.unknown(key)), agent, epoch);
+        return query("validate " + key, LeaseSql.VALIDATE, ps -> {
+            ps.setString(1, key.topic());
+            ps.setInt(2, key.partition());
+            ps.setString(3, agent.value());
+            ps.setLong(4, sessionEpoch);
+            ps.setLong(5, epoch);
+        }, rs -> {
+            rs.next();
+            return new Validation(Validation.Status.valueOf(rs.getString("status")), agentOrNull(rs.getString("holder")),
+                    rs.getLong("epoch"));
+        });
     }
 
     @Override
-    public <T> T fenced(LeaseKey key, AgentId agent, long epoch, FencedWork<T> work) {
+    public <T> T fenced(LeaseKey key, AgentId agent, long sessionEpoch, long epoch, FencedWork<T> work) {
         Objects.requireNonNull(key, "key");
         Objects.requireNonNull(agent, "agent");
         Objects.requireNonNull(work, "work");
@@ -250,35 +271,82 @@ public final class PostgresLeaseStore implements LeaseStore {
         } catch (SQLException e) {
             throw failure("fenced write to " + key, e);
         }
+        boolean fenced = false;
         try (c) {
-            c.setAutoCommit(false);
+            boolean autoCommit = c.getAutoCommit();
             try {
-                Lease lease = readLease(c, LeaseSql.LEASE_FOR_SHARE, key).orElse(Lease.unknown(key));
-                Validation validation = Validation.judge(lease, agent, epoch);
-                if (!validation.isValid()) {
-                    c.rollback();
-                    throw new FencingException(key, agent, epoch, validation);
+                // The fenced transaction runs at the connection's isolation level, which must be
+                // READ COMMITTED (PostgreSQL's default): the commit-time check must see the
+                // session as it is at commit. The fence refuses any other (SQLSTATE SH008); not
+                // setting it here saves two round trips on every write.
+                c.setAutoCommit(false);
+                try (PreparedStatement ps = c.prepareStatement(LeaseSql.FENCE)) {
+                    ps.setString(1, key.topic());
+                    ps.setInt(2, key.partition());
+                    ps.setString(3, agent.value());
+                    ps.setLong(4, sessionEpoch);
+                    ps.setLong(5, epoch);
+                    ps.executeQuery().close();
                 }
+                fenced = true;
                 T result = work.run(c);
                 commit(c, key);
                 return result;
             } catch (SQLException | RuntimeException e) {
                 rollbackQuietly(c, e);
                 throw e;
+            } finally {
+                restoreQuietly(c, autoCommit);
             }
         } catch (SQLException e) {
+            Validation.Status refused = Validation.ofSqlState(e.getSQLState());
+            if (refused == null && fenced && ranOutOfSessionTime(e)) {
+                refused = Validation.Status.EXPIRED;
+            }
+            if (refused != null) {
+                throw new FencingException(key, agent, sessionEpoch, epoch, refusal(key, refused), e.getMessage(), e);
+            }
+            if ("SH008".equals(e.getSQLState())) {
+                throw new IllegalStateException("the DataSource's connections must use READ COMMITTED for fenced"
+                        + " writes (" + e.getMessage() + ")", e);
+            }
             throw failure("fenced write to " + key, e);
+        }
+    }
+
+    /**
+     * A statement or lock wait cancelled by the bound the fence set (57014, 55P03), or the
+     * connection closed by the server for idling past it (25P03): the transaction was rolled back
+     * because the session's time ran out, which is a refusal, not a failure of the store.
+     */
+    private static boolean ranOutOfSessionTime(SQLException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof SQLException s && s.getSQLState() != null
+                    && (s.getSQLState().equals("57014") || s.getSQLState().equals("55P03")
+                        || s.getSQLState().equals("25P03"))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The refusal with the row as it stands, for the message (best effort: the refusal stands anyway). */
+    private Validation refusal(LeaseKey key, Validation.Status status) {
+        try {
+            Lease row = lease(key).orElse(Lease.unknown(key));
+            return new Validation(status, row.holder(), row.epoch());
+        } catch (StoreException e) {
+            return new Validation(status, null, 0);
         }
     }
 
     @Override
     public Optional<Lease> lease(LeaseKey key) {
         Objects.requireNonNull(key, "key");
-        try (Connection c = dataSource.getConnection()) {
-            return readLease(c, LeaseSql.LEASE, key);
-        } catch (SQLException e) {
-            throw failure("read lease " + key, e);
-        }
+        return query("read lease " + key, LeaseSql.LEASE, ps -> {
+            ps.setString(1, key.topic());
+            ps.setInt(2, key.partition());
+        }, rs -> rs.next() ? Optional.of(lease(key, rs)) : Optional.empty());
     }
 
     @Override
@@ -320,36 +388,37 @@ public final class PostgresLeaseStore implements LeaseStore {
         T read(ResultSet rs) throws SQLException;
     }
 
+    /**
+     * One statement, committed: explicitly when the DataSource hands out connections with
+     * auto-commit off (else its work would be rolled back when the connection returns to the
+     * pool, after success had been reported).
+     */
     private <T> T query(String what, String sql, Binder binder, Reader<T> reader) {
-        try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement(sql)) {
-            binder.bind(ps);
-            try (ResultSet rs = ps.executeQuery()) {
-                return reader.read(rs);
+        try (Connection c = dataSource.getConnection()) {
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
+                binder.bind(ps);
+                T result;
+                try (ResultSet rs = ps.executeQuery()) {
+                    result = reader.read(rs);
+                }
+                if (!c.getAutoCommit()) {
+                    c.commit();
+                }
+                return result;
+            } catch (SQLException | RuntimeException e) {
+                if (!c.getAutoCommit()) {
+                    rollbackQuietly(c, e);
+                }
+                throw e;
             }
         } catch (SQLException e) {
             throw failure(what, e);
         }
     }
 
-    private int update(String what, String sql, Binder binder) {
-        try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement(sql)) {
-            binder.bind(ps);
-            return ps.executeUpdate();
-        } catch (SQLException e) {
-            throw failure(what, e);
-        }
-    }
-
-    private static Optional<Lease> readLease(Connection c, String sql, LeaseKey key) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            ps.setString(1, key.topic());
-            ps.setInt(2, key.partition());
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? Optional.of(lease(key, rs)) : Optional.empty();
-            }
-        }
+    private static boolean firstBoolean(ResultSet rs) throws SQLException {
+        rs.next();
+        return rs.getBoolean(1);
     }
 
     private static List<Lease> leases(ResultSet rs) throws SQLException {
@@ -397,6 +466,16 @@ public final class PostgresLeaseStore implements LeaseStore {
                         + " write to " + key + "; its outcome is unknown (" + e.getMessage() + ")", e);
             }
             throw e;
+        }
+    }
+
+    private static void restoreQuietly(Connection c, boolean autoCommit) {
+        try {
+            if (!c.isClosed()) {
+                c.setAutoCommit(autoCommit);
+            }
+        } catch (SQLException e) {
+            // the pool resets or discards the connection
         }
     }
 

@@ -122,6 +122,6 @@ public class EpochCacheBench {
 
     @Benchmark
     public Validation validateEpochInTheDatabase(Postgres db) {
-        return db.store.validate(LeaseKey.of("orders-0", 0), db.agent, 1);
+        return db.store.validate(LeaseKey.of("orders-0", 0), db.agent, 1, 1);
     }
 }

@@ -241,8 +241,12 @@ class LeaseClientTest {
         assertThat(aEvents.seen()).containsSubsequence("handoff " + moved + "@1 -> " + id("b"),
                 "revoked " + moved + "@1 HANDED_OFF");
         assertThat(reasons(moved.partition())).containsExactly("Assigned", LeaseClient.HANDED_OFF, "Handoff");
+        // Refused by the library at once (its revoke stops new writes, so the release never queues
+        // behind them), and by the database for anyone who asks it directly.
         assertThatThrownBy(() -> write(a, moved.partition(), 1)).isInstanceOf(FencingException.class)
-                .hasMessageContaining("stale epoch 1");
+                .hasMessageContaining("is not the holder at epoch 1");
+        assertThatThrownBy(() -> store.fenced(moved, AgentId.of(id("a")), a.sessionEpoch(), 1, c -> 1))
+                .isInstanceOf(FencingException.class).hasMessageContaining("stale epoch 1");
         assertThat(write(b, moved.partition(), 2)).isEqualTo(1);
     }
 
@@ -283,7 +287,7 @@ class LeaseClientTest {
         eventually().until(() -> a.epoch(topic, 0) == LeaseClient.NO_EPOCH);
         eventually().until(() -> events.seen().contains("revoked " + topic + "/0@" + epoch + " SESSION_UNCONFIRMED"));
         assertThatThrownBy(() -> write(a, 0, epoch)).isInstanceOf(FencingException.class)
-                .hasMessageContaining("session of " + id("a") + " expired");
+                .hasMessageContaining("session of " + id("a") + " (session");
 
         ds.cut.set(false);
         // Either the session survived (renewed in time) or it is registered anew and the lease reassigned.
@@ -343,6 +347,108 @@ class LeaseClientTest {
     }
 
     /** Everything the listener heard, as short strings. */
+    @Test
+    void twoProcessesWithOneIdentityNeverWriteOneEpochFromTwoIncarnations() throws Exception {
+        // The zombie case: a process P keeps running while Q starts with the same identity (a
+        // force-deleted pod on a partitioned node, a template that sets the agent id). Each
+        // writes as fast as it can, tagging every row with the incarnation that wrote it.
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE IF NOT EXISTS incarnation_write (topic text, epoch bigint, session bigint)");
+        }
+        selfKeptAgent("a");
+        createLease("p0", 0);
+        Recorder pEvents = new Recorder();
+        LeaseClient p = library("a", pEvents);
+        p.ensureLease(topic, 0, Duration.ofSeconds(30));
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.ExecutorService writers = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            writers.submit(() -> writeTagged(p, stop));
+            eventually().until(() -> taggedRows(p.sessionEpoch()) > 20);
+
+            Recorder qEvents = new Recorder();
+            LeaseClient q = library("a", qEvents);
+            writers.submit(() -> writeTagged(q, stop));
+
+            eventually().until(() -> q.epoch(topic, 0) > 0 && taggedRows(q.sessionEpoch()) > 20);
+            eventually().until(p::isClosed);
+            assertThat(pEvents.seen()).contains("stopped " + LeaseListener.Reason.SUPERSEDED);
+            assertThat(q.isClosed()).isFalse();
+            assertThat(store.session(AgentId.of(id("a"))).orElseThrow().sessionEpoch())
+                    .as("P did not register again").isEqualTo(q.sessionEpoch());
+        } finally {
+            stop.set(true);
+            writers.shutdown();
+            assertThat(writers.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        }
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT epoch, count(DISTINCT session) FROM incarnation_write"
+                     + " WHERE topic = ? GROUP BY epoch ORDER BY epoch")) {
+            ps.setString(1, topic);
+            try (ResultSet rs = ps.executeQuery()) {
+                int epochs = 0;
+                while (rs.next()) {
+                    epochs++;
+                    assertThat(rs.getLong(2)).as("incarnations that wrote epoch %d", rs.getLong(1)).isEqualTo(1);
+                }
+                assertThat(epochs).as("P wrote one epoch, Q another").isEqualTo(2);
+            }
+        }
+    }
+
+    /** Writes rows tagged (epoch, session) through the fence until told to stop; refusals are expected. */
+    Void writeTagged(LeaseClient c, java.util.concurrent.atomic.AtomicBoolean stop) {
+        while (!stop.get() && !c.isClosed()) {
+            long epoch = c.epoch(topic, 0);
+            long session = c.sessionEpoch();
+            if (epoch == LeaseClient.NO_EPOCH) {
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000); // pacing, not synchronisation
+                continue;
+            }
+            try {
+                c.fenced(topic, 0, epoch, conn -> {
+                    try (PreparedStatement ps = conn.prepareStatement("INSERT INTO incarnation_write VALUES (?, ?, ?)")) {
+                        ps.setString(1, topic);
+                        ps.setLong(2, epoch);
+                        ps.setLong(3, session);
+                        return ps.executeUpdate();
+                    }
+                });
+            } catch (FencingException | IllegalStateException e) {
+                // refused: the lease moved, the session was superseded, the client stopped
+            }
+        }
+        return null;
+    }
+
+    long taggedRows(long session) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM incarnation_write WHERE topic = ? AND session = ?")) {
+            ps.setString(1, topic);
+            ps.setLong(2, session);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
+    }
+
+    @Test
+    void anAgentWhoseStreamAgentIsInConflictRefusesToStartNamingTheOther() {
+        selfKeptAgent("a");
+        StreamAgent twin = Fixtures.agent(ns, "twin", id("a"), "g1");
+        twin.getSpec().setSessionKeeper(SessionKeeper.Agent);
+        client.resource(twin).create();
+        eventually().until(() -> {
+            StreamAgent t = client.resources(StreamAgent.class).inNamespace(ns).withName("twin").get();
+            return t.getStatus() != null && "Conflict".equals(t.getStatus().getPhase());
+        });
+
+        assertThatThrownBy(() -> library("twin", new Recorder())).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("StreamAgent " + ns + "/twin is in Conflict")
+                .hasMessageContaining("already used by StreamAgent " + ns + "/a");
+    }
+
     static final class Recorder implements LeaseListener {
         private final List<String> seen = new CopyOnWriteArrayList<>();
 
@@ -359,6 +465,11 @@ class LeaseClientTest {
         @Override
         public void handoffRequested(LeaseKey key, long epoch, AgentId target) {
             seen.add("handoff " + key + "@" + epoch + " -> " + target);
+        }
+
+        @Override
+        public void stopped(Reason reason) {
+            seen.add("stopped " + reason);
         }
 
         List<String> seen() {

@@ -121,11 +121,35 @@ class RunLocalIT {
                     .doesNotContain("terminating connection due to administrator command");
         } finally {
             if (script.isAlive()) {
-                signalGroup(group, "KILL");
-                new ProcessBuilder("bash", "hack/kube-apiserver/stop.sh", data.resolve("kube").toString())
-                        .directory(PROJECT.toFile()).redirectErrorStream(true)
-                        .redirectOutput(ProcessBuilder.Redirect.appendTo(LOG.toFile())).start().waitFor(1, TimeUnit.MINUTES);
+                // A failed assertion above: stop everything the way Ctrl-C would, then make sure.
+                signalGroup(group, "INT");
+                if (!script.waitFor(90, TimeUnit.SECONDS)) {
+                    signalGroup(group, "KILL");
+                }
             }
+            // The operator runs in a session of its own (so does the API server); a run killed
+            // before its own clean-up must not leave them behind for later tests.
+            killRecorded(data.resolve("operator.pid"), "quarkus-run.jar");
+            killRecorded(data.resolve("postgres/postmaster.pid"), data.toString());
+            new ProcessBuilder("bash", "hack/kube-apiserver/stop.sh", data.resolve("kube").toString())
+                    .directory(PROJECT.toFile()).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(LOG.toFile())).start().waitFor(1, TimeUnit.MINUTES);
+        }
+    }
+
+    /**
+     * Kills the process whose pid is the first line of {@code pidFile}, if it is still there and
+     * is the one recorded (its command line names {@code mark}): a pid may have been reused.
+     */
+    static void killRecorded(Path pidFile, String mark) throws IOException {
+        if (!Files.exists(pidFile)) {
+            return;
+        }
+        String first = Files.readAllLines(pidFile).stream().findFirst().orElse("").trim();
+        if (first.matches("\\d+")) {
+            ProcessHandle.of(Long.parseLong(first))
+                    .filter(p -> p.info().commandLine().map(c -> c.contains(mark)).orElse(false))
+                    .ifPresent(ProcessHandle::destroyForcibly);
         }
     }
 

@@ -426,7 +426,8 @@ class PartitionLeaseOperatorTest {
         eventually().until(() -> eventMessages("p0").stream().anyMatch(m -> m.startsWith(id("a") + " is asked to release epoch 1 for " + id("b"))));
 
         // What the library does on seeing handoffTo: finish the in-flight write, then release.
-        assertThat(store.release(LeaseKey.of(topic, 0), AgentId.of(id("a")), 1, "Released").released()).isTrue();
+        long session = store.lease(LeaseKey.of(topic, 0)).orElseThrow().holderSession();
+        assertThat(store.release(LeaseKey.of(topic, 0), AgentId.of(id("a")), session, 1, "Released").released()).isTrue();
 
         PartitionLease moved = awaitHeldBy("p0", "b", 2);
         assertThat(moved.getStatus().getHandoffTo()).isNull();
@@ -444,7 +445,8 @@ class PartitionLeaseOperatorTest {
                 .containsExactly("Assigned", "HandoffForced");
         eventually().until(() -> eventMessages("p0").stream()
                 .anyMatch(m -> m.startsWith(id("a") + " did not release within 4000 ms; moved to " + id("b"))));
-        assertThat(store.validate(LeaseKey.of(topic, 0), AgentId.of(id("a")), 1).isValid())
+        assertThat(store.validate(LeaseKey.of(topic, 0), AgentId.of(id("a")),
+                store.session(AgentId.of(id("a"))).orElseThrow().sessionEpoch(), 1).isValid())
                 .as("the old holder is fenced").isFalse();
     }
 
@@ -479,7 +481,7 @@ class PartitionLeaseOperatorTest {
             }
             most.accumulateAndGet(asked.size(), Math::max);
             asked.stream().filter(row -> row.holder() != null)
-                    .forEach(row -> store.release(row.key(), row.holder(), row.epoch(), "Released"));
+                    .forEach(row -> store.release(row.key(), row.holder(), row.holderSession(), row.epoch(), "Released"));
             return store.leasesHeldBy(AgentId.of(id("b"))).size() == leases;
         });
         assertThat(most.get()).isBetween(1, 2);

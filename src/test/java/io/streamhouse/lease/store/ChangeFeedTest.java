@@ -70,7 +70,7 @@ class ChangeFeedTest {
         store.acquire(AcquireRequest.ifFree(key, a.agent(), a.sessionEpoch()), "Assigned");
         store.renew(a.agent(), a.sessionEpoch());
         store.renew(a.agent(), a.sessionEpoch());
-        store.release(key, a.agent(), 1, "Released");
+        store.release(key, a.agent(), a.sessionEpoch(), 1, "Released");
         store.expire(a.agent(), a.sessionEpoch());
         Session b = store.register(agent("feed-b"));
 

@@ -174,7 +174,7 @@ class LeaseStoreRaceTest {
                     int thisSeq = ++seq;
                     long epoch = myEpoch;
                     try {
-                        store.fenced(key, me.agent(), epoch, c -> {
+                        store.fenced(key, me.agent(), me.sessionEpoch(), epoch, c -> {
                             try (PreparedStatement ps = c.prepareStatement(
                                     "INSERT INTO fenced_log (writer, seq, epoch) VALUES (?, ?, ?)")) {
                                 ps.setString(1, me.agent().value());
@@ -230,7 +230,7 @@ class LeaseStoreRaceTest {
         Session a = agents.get(0);
         Session b = agents.get(1);
         store.acquire(AcquireRequest.ifFree(key, a.agent(), a.sessionEpoch()), "Race");
-        store.fenced(key, a.agent(), 1, c -> insertLog(c, a.agent().value(), 1, 1));
+        store.fenced(key, a.agent(), a.sessionEpoch(), 1, c -> insertLog(c, a.agent().value(), 1, 1));
         store.acquire(AcquireRequest.takeOver(key, b.agent(), b.sessionEpoch(), a.agent(), 1), "Takeover");
         // An unfenced write with the old epoch, committed after the takeover: what fencing prevents.
         try (Connection c = dataSource.getConnection()) {
@@ -324,8 +324,19 @@ class LeaseStoreRaceTest {
                     return null;
                 }));
             }
+            // A thread that fails breaks the barriers of the others: report its failure, not theirs.
+            Exception first = null;
             for (Future<?> f : futures) {
-                f.get(120, TimeUnit.SECONDS);
+                try {
+                    f.get(120, TimeUnit.SECONDS);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    if (first == null || first.getCause() instanceof java.util.concurrent.BrokenBarrierException) {
+                        first = e;
+                    }
+                }
+            }
+            if (first != null) {
+                throw first;
             }
         } finally {
             pool.shutdownNow();

@@ -86,8 +86,11 @@ class PostgresLeaseStoreTest {
             assertThat(second.sessionEpoch()).isEqualTo(2);
             assertThat(second.live()).isTrue();
             assertThat(second.group()).isEqualTo("default");
-            assertThat(store.renew(a, first.sessionEpoch())).as("older incarnation may not renew").isFalse();
-            assertThat(store.renew(a, second.sessionEpoch())).isTrue();
+            assertThat(store.renew(a, first.sessionEpoch())).as("older incarnation may not renew")
+                    .isEqualTo(Renewal.SUPERSEDED);
+            assertThat(store.renew(a, second.sessionEpoch())).isEqualTo(Renewal.RENEWED);
+            assertThat(store.renew(a, 7)).as("an incarnation that never was").isEqualTo(Renewal.UNKNOWN);
+            assertThat(store.renew(b, 1)).as("an agent that never registered").isEqualTo(Renewal.UNKNOWN);
         }
 
         @Test
@@ -95,7 +98,7 @@ class PostgresLeaseStoreTest {
             Session s = register(a);
             assertThat(Duration.between(s.renewedAt(), s.expiresAt())).isEqualTo(TTL);
 
-            assertThat(store.renew(a, s.sessionEpoch())).isTrue();
+            assertThat(store.renew(a, s.sessionEpoch())).isEqualTo(Renewal.RENEWED);
             Session after = store.session(a).orElseThrow();
             assertThat(after.expiresAt()).isAfterOrEqualTo(s.expiresAt());
             assertThat(Duration.between(after.renewedAt(), after.expiresAt())).isEqualTo(TTL);
@@ -128,7 +131,7 @@ class PostgresLeaseStoreTest {
             assertThat(store.expire(a, s.sessionEpoch())).as("already expired").isFalse();
 
             assertThat(store.session(a).orElseThrow().live()).isFalse();
-            assertThat(store.renew(a, s.sessionEpoch())).isFalse();
+            assertThat(store.renew(a, s.sessionEpoch())).isEqualTo(Renewal.EXPIRED);
         }
 
         @Test
@@ -142,7 +145,7 @@ class PostgresLeaseStoreTest {
             Session dead = store.session(a).orElseThrow();
             assertThat(Duration.between(dead.registeredAt(), dead.expiresAt())).isEqualTo(Duration.ofSeconds(1));
             assertThat(dead.observedAt()).isAfterOrEqualTo(dead.expiresAt());
-            assertThat(store.renew(a, s.sessionEpoch())).isFalse();
+            assertThat(store.renew(a, s.sessionEpoch())).isEqualTo(Renewal.EXPIRED);
             assertThat(store.session(b).orElseThrow().live()).isTrue();
             assertThat(longLived.live()).isTrue();
         }
@@ -284,7 +287,9 @@ class PostgresLeaseStoreTest {
             assertThat(zombie.outcome()).isEqualTo(AGENT_NOT_LIVE);
             assertThat(reborn.outcome()).isEqualTo(ACQUIRED);
             assertThat(reborn.lease().epoch()).as("fences the old incarnation's writes").isEqualTo(2);
-            assertThat(store.validate(p0, a, 1).status()).isEqualTo(Validation.Status.STALE_EPOCH);
+            assertThat(store.validate(p0, a, old.sessionEpoch(), 1).status()).isEqualTo(Validation.Status.SUPERSEDED);
+            assertThat(store.validate(p0, a, old.sessionEpoch(), 2).status()).as("not even at the new epoch")
+                    .isEqualTo(Validation.Status.SUPERSEDED);
         }
 
         @Test
@@ -359,7 +364,7 @@ class PostgresLeaseStoreTest {
             Session sb = register(b);
             store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
 
-            ReleaseResult released = store.release(p0, a, 1, "Released");
+            ReleaseResult released = store.release(p0, a, sa.sessionEpoch(), 1, "Released");
             AcquireResult next = store.acquire(AcquireRequest.ifFree(p0, b, sb.sessionEpoch()), "Assigned");
 
             assertThat(released.released()).isTrue();
@@ -377,9 +382,11 @@ class PostgresLeaseStoreTest {
             Session sa = register(a);
             store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
 
-            ReleaseResult wrongEpoch = store.release(p0, a, 2, "Released");
-            ReleaseResult wrongHolder = store.release(p0, b, 1, "Released");
-            ReleaseResult unknown = store.release(LeaseKey.of("nothing", 3), a, 1, "Released");
+            ReleaseResult wrongEpoch = store.release(p0, a, sa.sessionEpoch(), 2, "Released");
+            ReleaseResult wrongHolder = store.release(p0, b, sa.sessionEpoch(), 1, "Released");
+            ReleaseResult wrongIncarnation = store.release(p0, a, sa.sessionEpoch() + 1, 1, "Released");
+            ReleaseResult unknown = store.release(LeaseKey.of("nothing", 3), a, sa.sessionEpoch(), 1, "Released");
+            assertThat(wrongIncarnation.released()).isFalse();
 
             assertThat(wrongEpoch.released()).isFalse();
             assertThat(wrongEpoch.lease().holder()).isEqualTo(a);
@@ -418,20 +425,26 @@ class PostgresLeaseStoreTest {
             store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
             store.acquire(AcquireRequest.takeOver(p0, b, sb.sessionEpoch(), a, 1), "Handoff");
 
-            assertThat(store.validate(p0, b, 2)).isEqualTo(new Validation(Validation.Status.VALID, b, 2));
-            assertThat(store.validate(p0, a, 1)).isEqualTo(new Validation(Validation.Status.STALE_EPOCH, b, 2));
-            assertThat(store.validate(p0, a, 2).status()).isEqualTo(Validation.Status.NOT_HOLDER);
-            assertThat(store.validate(p0, b, 3).status()).isEqualTo(Validation.Status.NOT_HOLDER);
-            assertThat(store.validate(LeaseKey.of("never", 0), a, 1))
+            long ea = sa.sessionEpoch();
+            long eb = sb.sessionEpoch();
+            assertThat(store.validate(p0, b, eb, 2)).isEqualTo(new Validation(Validation.Status.VALID, b, 2));
+            assertThat(store.validate(p0, a, ea, 1)).isEqualTo(new Validation(Validation.Status.STALE_EPOCH, b, 2));
+            assertThat(store.validate(p0, a, ea, 2).status()).isEqualTo(Validation.Status.NOT_HOLDER);
+            assertThat(store.validate(p0, b, eb, 3).status()).isEqualTo(Validation.Status.NOT_HOLDER);
+            assertThat(store.validate(p0, b, eb + 1, 2).status()).as("another incarnation of b")
+                    .isEqualTo(Validation.Status.NOT_HOLDER);
+            assertThat(store.validate(LeaseKey.of("never", 0), a, ea, 1))
                     .isEqualTo(new Validation(Validation.Status.NOT_HOLDER, null, 0));
 
-            store.expire(b, sb.sessionEpoch());
-            assertThat(store.validate(p0, b, 2).status()).isEqualTo(Validation.Status.EXPIRED);
+            store.expire(b, eb);
+            assertThat(store.validate(p0, b, eb, 2).status()).isEqualTo(Validation.Status.EXPIRED);
 
             Session sa2 = register(a);
+            assertThat(store.validate(p0, a, ea, 1).status()).isEqualTo(Validation.Status.SUPERSEDED);
             store.acquire(AcquireRequest.ifFree(p0, a, sa2.sessionEpoch()), "AgentLost");
-            store.release(p0, a, 3, "Released");
-            assertThat(store.validate(p0, a, 3)).isEqualTo(new Validation(Validation.Status.NOT_HOLDER, null, 3));
+            store.release(p0, a, sa2.sessionEpoch(), 3, "Released");
+            assertThat(store.validate(p0, a, sa2.sessionEpoch(), 3))
+                    .isEqualTo(new Validation(Validation.Status.NOT_HOLDER, null, 3));
         }
     }
 
@@ -458,7 +471,7 @@ class PostgresLeaseStoreTest {
             Session sa = register(a);
             store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
 
-            int rows = store.fenced(p0, a, 1, c -> insert(c, 1));
+            int rows = store.fenced(p0, a, sa.sessionEpoch(), 1, c -> insert(c, 1));
 
             assertThat(rows).isEqualTo(1);
             assertThat(count("fenced_target")).isEqualTo(1);
@@ -472,12 +485,13 @@ class PostgresLeaseStoreTest {
             store.acquire(AcquireRequest.takeOver(p0, b, sb.sessionEpoch(), a, 1), "Handoff");
             AtomicBoolean ran = new AtomicBoolean();
 
-            assertThatThrownBy(() -> store.fenced(p0, a, 1, c -> { ran.set(true); return insert(c, 1); }))
+            assertThatThrownBy(() -> store.fenced(p0, a, sa.sessionEpoch(), 1, c -> { ran.set(true); return insert(c, 1); }))
                     .isInstanceOfSatisfying(FencingException.class, e -> {
                         assertThat(e.validation().status()).isEqualTo(Validation.Status.STALE_EPOCH);
                         assertThat(e.validation().currentEpoch()).isEqualTo(2);
                     })
-                    .hasMessage("write refused, orders/0: stale epoch 1 for agent-a (held by agent-b at epoch 2)");
+                    .hasMessageStartingWith("write refused, orders/0: stale epoch 1 for agent-a (session 1)"
+                            + " (held by agent-b at epoch 2): ERROR: orders/0: stale epoch 1 for agent-a");
             assertThat(ran).isFalse();
             assertThat(count("fenced_target")).isZero();
         }
@@ -488,7 +502,7 @@ class PostgresLeaseStoreTest {
             store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
             store.expire(a, sa.sessionEpoch());
 
-            assertThatThrownBy(() -> store.fenced(p0, a, 1, c -> insert(c, 1)))
+            assertThatThrownBy(() -> store.fenced(p0, a, sa.sessionEpoch(), 1, c -> insert(c, 1)))
                     .isInstanceOfSatisfying(FencingException.class,
                             e -> assertThat(e.validation().status()).isEqualTo(Validation.Status.EXPIRED));
             assertThat(count("fenced_target")).isZero();
@@ -499,11 +513,11 @@ class PostgresLeaseStoreTest {
             Session sa = register(a);
             store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
 
-            assertThatThrownBy(() -> store.fenced(p0, a, 1, c -> {
+            assertThatThrownBy(() -> store.fenced(p0, a, sa.sessionEpoch(), 1, c -> {
                 insert(c, 1);
                 throw new IllegalStateException("caller gave up");
             })).isInstanceOf(IllegalStateException.class);
-            assertThatThrownBy(() -> store.fenced(p0, a, 1, c -> {
+            assertThatThrownBy(() -> store.fenced(p0, a, sa.sessionEpoch(), 1, c -> {
                 insert(c, 1);
                 try (Statement s = c.createStatement()) {
                     return s.executeUpdate("INSERT INTO no_such_table VALUES (1)");
@@ -517,7 +531,7 @@ class PostgresLeaseStoreTest {
             Session sa = register(a);
             store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
 
-            assertThatThrownBy(() -> store.fenced(p0, a, 1, c -> {
+            assertThatThrownBy(() -> store.fenced(p0, a, sa.sessionEpoch(), 1, c -> {
                 insert(c, 1);
                 try (Statement s = c.createStatement()) {
                     s.execute("SELECT pg_terminate_backend(pg_backend_pid())");
@@ -526,7 +540,7 @@ class PostgresLeaseStoreTest {
             })).isInstanceOf(StoreUnavailableException.class)
                     .hasMessageContaining("lease store unavailable");
             assertThat(count("fenced_target")).isZero();
-            assertThat(store.validate(p0, a, 1).isValid()).as("pool recovers").isTrue();
+            assertThat(store.validate(p0, a, sa.sessionEpoch(), 1).isValid()).as("pool recovers").isTrue();
         }
     }
 
@@ -538,7 +552,7 @@ class PostgresLeaseStoreTest {
             Session sa = register(a);
             assertThatThrownBy(() -> store.acquire(AcquireRequest.ifFree(LeaseKey.of(" ", 0), a, 1), "Assigned"))
                     .isInstanceOf(IllegalArgumentException.class).hasMessage("topic must not be blank");
-            assertThatThrownBy(() -> store.validate(LeaseKey.of("orders", -3), a, 1))
+            assertThatThrownBy(() -> store.validate(LeaseKey.of("orders", -3), a, 1, 1))
                     .isInstanceOf(IllegalArgumentException.class).hasMessage("partition must be >= 0, got -3");
             assertThatThrownBy(() -> store.releaseAll(AgentId.of("x' OR '1'='1"), sa.sessionEpoch(), "Shutdown"))
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("agent id");

@@ -45,9 +45,9 @@ class StoreUnavailableTest {
         assertThatThrownBy(() -> store.renew(a, 1))
                 .isInstanceOf(StoreUnavailableException.class)
                 .hasMessageStartingWith("lease store unavailable: could not renew agent-a");
-        assertThatThrownBy(() -> store.fenced(key, a, 1, c -> 1))
+        assertThatThrownBy(() -> store.fenced(key, a, 1, 1, c -> 1))
                 .isInstanceOf(StoreUnavailableException.class);
-        assertThatThrownBy(() -> store.validate(key, a, 1))
+        assertThatThrownBy(() -> store.validate(key, a, 1, 1))
                 .isInstanceOf(StoreUnavailableException.class);
     }
 
