@@ -26,6 +26,14 @@ public interface DatabaseConfig {
      */
     Optional<String> password();
 
+    /**
+     * When true (the default), the operator is not ready while the database's settings can lose
+     * an acknowledged commit (fsync or full_page_writes off, asynchronous standbys). The embedded
+     * local database is exempt, with a warning.
+     */
+    @WithDefault("true")
+    boolean requireDurable();
+
     /** Connections in the pool; the operator needs few, each statement is short. */
     @WithDefault("8")
     int poolSize();

@@ -9,8 +9,9 @@ import org.eclipse.microprofile.health.HealthCheckResponse;
 import org.eclipse.microprofile.health.Readiness;
 
 /**
- * Ready only while the lease store answers and the change feed is listening: an operator that
- * cannot compare-and-swap, or would not hear agents release, must not count as ready. (That
+ * Ready only while the lease store answers, the change feed is listening and the database cannot
+ * lose an acknowledged commit ({@link DurabilityCheck}): an operator that cannot compare-and-swap,
+ * would not hear agents release, or could hand an epoch out twice must not count as ready. (That
  * every informer has synced is the Java Operator SDK's own readiness check, next to this one.)
  */
 @Readiness
@@ -19,10 +20,12 @@ public class StoreReadiness implements HealthCheck {
 
     private final DataSource dataSource;
     private final ChangeNotifications changes;
+    private final DurabilityCheck durability;
 
-    public StoreReadiness(DataSource dataSource, ChangeNotifications changes) {
+    public StoreReadiness(DataSource dataSource, ChangeNotifications changes, DurabilityCheck durability) {
         this.dataSource = dataSource;
         this.changes = changes;
+        this.durability = durability;
     }
 
     @Override
@@ -35,8 +38,14 @@ public class StoreReadiness implements HealthCheck {
         } catch (SQLException | RuntimeException e) {
             return response.down().withData("error", String.valueOf(e.getMessage())).build();
         }
-        return changes.connected()
-                ? response.up().withData("changeFeed", "listening").build()
-                : response.down().withData("changeFeed", "not connected (reconnecting)").build();
+        if (!changes.connected()) {
+            return response.down().withData("changeFeed", "not connected (reconnecting)").build();
+        }
+        response.withData("changeFeed", "listening");
+        DurabilityCheck.Verdict verdict = durability.verdict();
+        if (verdict.message() != null) {
+            response.withData("durability", verdict.message());
+        }
+        return verdict.ready() ? response.up().build() : response.down().build();
     }
 }

@@ -64,6 +64,14 @@ final class LeaseSql {
 
     static final String LEASES = "SELECT " + LEASE_COLUMNS + " ORDER BY l.topic, l.partition";
 
+    // --- the server's promise about acknowledged commits (Durability) ---
+
+    static final String DURABILITY = """
+            SELECT current_setting('fsync') = 'on', current_setting('full_page_writes') = 'on',
+                   current_setting('synchronous_commit'), current_setting('synchronous_standby_names'),
+                   (SELECT count(*) FROM pg_stat_replication)::int
+            """;
+
     // --- lease_history ---
 
     static final String HISTORY = """

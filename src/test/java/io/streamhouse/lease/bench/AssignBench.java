@@ -277,6 +277,7 @@ public final class AssignBench {
                 "-Dquarkus.profile=bench",
                 "-Dquarkus.http.port=0",
                 "-Dstreamhouse.db.url=" + dbUrl,
+                "-Dstreamhouse.db.require-durable=false", // a local PostgreSQL with fsync off
                 "-Dstreamhouse.cluster-check.enabled=false",
                 "-Dstreamhouse.agent.session-timeout=" + SESSION_TIMEOUT.toSeconds() + "s",
                 "-jar", jar.toString());

@@ -128,6 +128,7 @@ public final class Demo {
         String java = ProcessHandle.current().info().command().orElse("java");
         Process p = new ProcessBuilder(java, "-Dquarkus.http.port=0",
                 "-Dstreamhouse.db.url=" + dbUrl, "-Dstreamhouse.db.user=postgres", "-Dstreamhouse.db.password=postgres",
+                "-Dstreamhouse.db.require-durable=false", // the demo's own local PostgreSQL runs with fsync off
                 "-jar", jar.toString()).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         Runtime.getRuntime().addShutdownHook(new Thread(p::destroyForcibly));
         say("operator log: " + log);

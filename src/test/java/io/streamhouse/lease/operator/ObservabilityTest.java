@@ -55,6 +55,7 @@ class ObservabilityTest {
             assertThat(body).containsPattern("streamhouse_store_cas_seconds_bucket\\{le=");
             assertThat(body).containsPattern("streamhouse_partitions_unassigned [1-9]");
             assertThat(body).contains("streamhouse_failovers_total");
+            assertThat(body).as("the embedded test database runs with fsync off").contains("streamhouse_store_durable 0.0");
             assertThat(body).contains("reconciliations_success_total{controller_name=\"partitionlease\"}") // JOSDK
                     .containsPattern("reconciliations_execution_duration_seconds_count\\{[^}]*partitionlease");
         });
@@ -65,6 +66,7 @@ class ObservabilityTest {
         HttpResponse<String> response = get(ready);
         assertThat(response.statusCode()).isEqualTo(200);
         assertThat(response.body()).contains("\"lease-store\"").contains("\"changeFeed\": \"listening\"")
-                .contains("partitionlease"); // the Java Operator SDK's check: every controller's informers synced
+                .contains("partitionlease") // the Java Operator SDK's check: every controller's informers synced
+                .contains("\"durability\": \"LOCAL USE ONLY, embedded database: fsync is off");
     }
 }
