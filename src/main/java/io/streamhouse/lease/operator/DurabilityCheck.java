@@ -46,7 +46,11 @@ public class DurabilityCheck {
     }
 
     void start(@Observes StartupEvent event) {
+        // Replaces a gauge of an earlier application in this JVM (Quarkus tests restart the
+        // application, not the registry), which would still read that application's state.
+        registry.find("streamhouse.store.durable").meters().forEach(registry::remove);
         Gauge.builder("streamhouse.store.durable", last, d -> d.get() == null ? Double.NaN : d.get().durable() ? 1 : 0)
+                .strongReference(true)
                 .description("1 when the database's settings promise that an acknowledged commit survives a crash"
                         + " (fsync, full_page_writes, synchronous standbys), 0 when they do not")
                 .register(registry);
