@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
 
 /** {@link LeaseStore} on PostgreSQL; SQL in {@link LeaseSql}, schema under db/migration. */
@@ -272,6 +273,7 @@ public final class PostgresLeaseStore implements LeaseStore {
             throw failure("fenced write to " + key, e);
         }
         boolean fenced = false;
+        long deadline = 0; // System.nanoTime() at which the session's time, as the fence measured it, runs out
         try (c) {
             boolean autoCommit = c.getAutoCommit();
             try {
@@ -286,7 +288,10 @@ public final class PostgresLeaseStore implements LeaseStore {
                     ps.setString(3, agent.value());
                     ps.setLong(4, sessionEpoch);
                     ps.setLong(5, epoch);
-                    ps.executeQuery().close();
+                    try (ResultSet rs = ps.executeQuery()) {
+                        rs.next();
+                        deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(rs.getLong(1));
+                    }
                 }
                 fenced = true;
                 T result = work.run(c);
@@ -300,7 +305,12 @@ public final class PostgresLeaseStore implements LeaseStore {
             }
         } catch (SQLException e) {
             Validation.Status refused = Validation.ofSqlState(e.getSQLState());
-            if (refused == null && fenced && ranOutOfSessionTime(e)) {
+            if (refused == null && fenced && (ranOutOfSessionTime(e)
+                    || isConnectionFailure(e) && System.nanoTime() - deadline >= 0)) {
+                // Cut off by the bound the fence set: the server cancels a statement, or closes a
+                // connection left idle, when the session's time runs out (the closing may reach
+                // the client as a plain connection failure). COMMIT was not sent: a failure
+                // during COMMIT is reported as unknown outcome by commit() instead.
                 refused = Validation.Status.EXPIRED;
             }
             if (refused != null) {
