@@ -43,6 +43,7 @@ import org.junit.jupiter.api.Test;
  */
 @QuarkusTest
 @WithKubernetesTestServer
+@org.junit.jupiter.api.extension.ExtendWith(io.streamhouse.lease.testing.DumpThreadsOnTimeout.class)
 class LeaseClientTest {
 
     static final AtomicInteger RUN = new AtomicInteger();

@@ -33,6 +33,7 @@ import org.junit.jupiter.api.Test;
  */
 @QuarkusTest
 @WithKubernetesTestServer
+@org.junit.jupiter.api.extension.ExtendWith(io.streamhouse.lease.testing.DumpThreadsOnTimeout.class)
 class PartitionLeaseOperatorTest {
 
     static final AtomicInteger RUN = new AtomicInteger();

@@ -34,6 +34,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Concurrency: the CAS has one winner per epoch, and a stale writer never commits. */
+@org.junit.jupiter.api.extension.ExtendWith(io.streamhouse.lease.testing.DumpThreadsOnTimeout.class)
 class LeaseStoreRaceTest {
 
     static final int THREADS = 8;
