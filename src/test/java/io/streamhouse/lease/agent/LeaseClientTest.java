@@ -207,6 +207,11 @@ class LeaseClientTest {
         selfKeptAgent("a");
         client.resource(Fixtures.agent(ns, "b", id("b"), "g1")).create(); // kept by the operator
         LeaseClient a = library("a", new Recorder());
+        // b Ready first: otherwise the lease may go to a and then move to its pin at epoch 2.
+        eventually().until(() -> {
+            StreamAgent b = client.resources(StreamAgent.class).inNamespace(ns).withName("b").get();
+            return b.getStatus() != null && "Ready".equals(b.getStatus().getPhase());
+        });
         var lease = Fixtures.lease(ns, "p0", topic, 0, "g1");
         lease.getSpec().setPreferredAgent(id("b"));
         client.resource(lease).create();
