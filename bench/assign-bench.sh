@@ -4,6 +4,7 @@
 # Usage: bench/assign-bench.sh [--real-api] [sizes=1000x10,1000x100,10000x10,10000x100]
 #   default: the Fabric8 mock API server (in the bench's JVM, serves one request at a time);
 #   --real-api: kube-apiserver v1.20.2 + etcd on loopback (hack/kube-apiserver; built once, ~15 min).
+#   BENCH_JAR=<path to another build's quarkus-run.jar>: bench that build instead (before/after comparisons).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENCH_API=mock

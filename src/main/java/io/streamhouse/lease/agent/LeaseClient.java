@@ -4,9 +4,11 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
+import io.streamhouse.lease.api.v1alpha1.PartitionLeasePhase;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeaseStatus;
 import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentSpec;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentStatus;
 import io.streamhouse.lease.model.AgentId;
@@ -536,7 +538,7 @@ public final class LeaseClient implements AutoCloseable {
         PartitionLeaseStatus status = pl.getStatus();
         Long epoch = status == null ? null : status.getEpoch();
         boolean mine = !gone && epoch != null && agent.value().equals(status.getHolder())
-                && PartitionLeaseStatus.HELD.equals(status.getPhase());
+                && status.getPhase() == PartitionLeasePhase.Held;
         HeldLeases.Held h = held.get(key);
         if (!mine) {
             // Statuses arrive in order but may trail the database, which resync reads: only a
@@ -694,7 +696,7 @@ public final class LeaseClient implements AutoCloseable {
         if (spec == null || spec.getAgentId() == null) {
             throw new IllegalStateException("StreamAgent " + name + " has no spec.agentId");
         }
-        if (self.getStatus() != null && StreamAgentStatus.CONFLICT.equals(self.getStatus().getPhase())) {
+        if (self.getStatus() != null && self.getStatus().getPhase() == StreamAgentPhase.Conflict) {
             var ready = self.getStatus().condition("Ready");
             throw new IllegalStateException("StreamAgent " + name + " is in Conflict: "
                     + (ready == null || ready.getMessage() == null ? "its agent id is used by another StreamAgent"
@@ -713,7 +715,7 @@ public final class LeaseClient implements AutoCloseable {
         }
         Duration ttl = spec.getSessionTimeoutSeconds() == null ? defaultTtl
                 : Duration.ofSeconds(spec.getSessionTimeoutSeconds());
-        return new AgentRegistration(id, spec.getGroup() == null ? "default" : spec.getGroup(), spec.getZone(),
+        return new AgentRegistration(id, spec.groupOrDefault(), spec.getZone(),
                 spec.getAddress(), ttl);
     }
 
@@ -763,7 +765,8 @@ public final class LeaseClient implements AutoCloseable {
         private final KubernetesClient client;
         private final LeaseStore store;
         private final List<LeaseListener> listeners = new ArrayList<>();
-        private Duration defaultSessionTimeout = Duration.ofSeconds(20);
+        private Duration defaultSessionTimeout =
+                Duration.parse("PT" + StreamAgentSpec.DEFAULT_SESSION_TIMEOUT.toUpperCase(java.util.Locale.ROOT));
         private Duration safetyMargin;
         private Duration startTimeout = Duration.ofSeconds(60);
         private LongSupplier nanos = System::nanoTime;

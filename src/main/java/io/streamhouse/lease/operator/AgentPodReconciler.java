@@ -89,7 +89,7 @@ public class AgentPodReconciler implements Reconciler<Pod> {
         StreamAgentSpec spec = new StreamAgentSpec();
         spec.setAgentId(annotated(StreamAgent.AGENT_ID_ANNOTATION, () -> AgentId.of(id).value()));
         spec.setGroup(annotated(StreamAgent.GROUP_ANNOTATION,
-                () -> Names.labelValue("agent group", annotations.getOrDefault(StreamAgent.GROUP_ANNOTATION, "default"))));
+                () -> Names.labelValue("agent group", annotations.getOrDefault(StreamAgent.GROUP_ANNOTATION, StreamAgentSpec.DEFAULT_GROUP))));
         // Optional fields a pod does not give are left out of the resource (null), never written
         // as "" or null: what a user sees is what was set, and no server refuses an empty value.
         spec.setAddress(annotated(StreamAgent.ADDRESS_ANNOTATION,

@@ -1,8 +1,8 @@
 package io.streamhouse.lease.operator;
 
-import io.streamhouse.lease.assign.Assigner;
 import io.streamhouse.lease.assign.Assigner.AgentInput;
 import io.streamhouse.lease.assign.Assigner.LeaseInput;
+import io.streamhouse.lease.assign.Assigner;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
 import java.time.Duration;

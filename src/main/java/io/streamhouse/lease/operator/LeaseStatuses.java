@@ -1,5 +1,6 @@
 package io.streamhouse.lease.operator;
 
+import io.streamhouse.lease.api.v1alpha1.PartitionLeasePhase;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeaseStatus;
 import io.streamhouse.lease.store.Lease;
 import java.time.Instant;
@@ -9,12 +10,6 @@ import java.time.Instant;
  * what a person sees in {@code kubectl get} lives here.
  */
 final class LeaseStatuses {
-
-    static final String PENDING = "Pending";
-    static final String HELD = PartitionLeaseStatus.HELD;
-    static final String UNASSIGNED = "Unassigned";
-    static final String CONFLICT = "Conflict";
-    static final String INVALID = "Invalid";
 
     private LeaseStatuses() {
     }
@@ -29,12 +24,12 @@ final class LeaseStatuses {
         next.setPreviousHolder(row.previousHolder() == null ? null : row.previousHolder().value());
         next.setAcquiredAt(row.acquiredAt() == null ? null : row.acquiredAt().toString());
         if (row.isHeld()) {
-            next.setPhase(HELD);
+            next.setPhase(PartitionLeasePhase.Held);
             String message = "held by " + row.holder() + " at epoch " + row.epoch();
             Conditions.set(next, previous, Conditions.HELD, true, Conditions.LEASE_ACQUIRED, message, now);
             Conditions.set(next, previous, Conditions.READY, true, Conditions.LEASE_ACQUIRED, message, now);
         } else {
-            next.setPhase(UNASSIGNED);
+            next.setPhase(PartitionLeasePhase.Unassigned);
             Conditions.set(next, previous, Conditions.HELD, false, unheldReason, unheldMessage, now);
             Conditions.set(next, previous, Conditions.READY, false, unheldReason, unheldMessage, now);
         }
@@ -52,7 +47,7 @@ final class LeaseStatuses {
 
     /** The resource is refused (invalid or a duplicate): it shows no holder and never touches the row. */
     static PartitionLeaseStatus refused(PartitionLeaseStatus previous, long generation, String boundKey,
-                                        String phase, String reason, String message, Instant now) {
+                                        PartitionLeasePhase phase, String reason, String message, Instant now) {
         PartitionLeaseStatus next = base(previous, generation, boundKey);
         next.setPhase(phase);
         Conditions.set(next, previous, Conditions.HELD, false, reason, message, now);

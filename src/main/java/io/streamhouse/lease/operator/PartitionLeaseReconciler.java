@@ -20,10 +20,11 @@ import io.javaoperatorsdk.operator.processing.event.source.inbound.SimpleInbound
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
+import io.streamhouse.lease.api.v1alpha1.PartitionLeasePhase;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeaseSpec;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeaseStatus;
-import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.api.v1alpha1.StreamAgentSpec;
 import io.streamhouse.lease.assign.AgentView;
 import io.streamhouse.lease.assign.Assigner;
 import io.streamhouse.lease.assign.HolderChoice;
@@ -38,10 +39,12 @@ import io.streamhouse.lease.store.Lease;
 import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.store.Session;
 import io.streamhouse.lease.store.StoreUnavailableException;
+import jakarta.annotation.PostConstruct;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -49,8 +52,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;
@@ -72,37 +73,59 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     static final String RELEASE_REASON = "LeaseDeleted";
     /** How soon to look again when the view of agents was stale and a CAS lost. */
     static final Duration RETRY_SOON = Duration.ofMillis(200);
-    /** A lease waiting for a move slot is nudged when one frees; this is only the fallback. */
-    static final Duration WAIT_FOR_SLOT = Duration.ofSeconds(5);
 
     private static final Logger LOG = Logger.getLogger(PartitionLeaseReconciler.class);
 
     private final LeaseStore store;
     private final EventRecorder events;
     private final Clock clock;
-    private final AssignConfig assign;
     private final OperatorMetrics metrics;
+    private final LeaseActivity activity;
     private volatile IndexerResourceCache<PartitionLease> leases;
     private InformerEventSource<StreamAgent, PartitionLease> agents;
     private final SimpleInboundEventSource<PartitionLease> nudges = new SimpleInboundEventSource<>("lease-nudges");
     private final GroupPlanner planner = new GroupPlanner();
-    private final MoveLimiter<ResourceID> moves;
-    /** What the mapper last answered for each StreamAgent (see {@link #affectedBy}). */
-    private final Map<ResourceID, MapperMemo> agentMemos = new ConcurrentHashMap<>();
-    /** Failover batches running, per dead incarnation, so that its leases are moved in one round trip. */
-    private final Map<String, CompletableFuture<Void>> failovers = new ConcurrentHashMap<>();
-    private final LeaseActivity activity;
+    private final LeaseMoves moves;
+    private final LeaseFailover failover;
+    private final AgentEventMapper agentEvents;
+    private final ChangeNotifications changes;
 
     public PartitionLeaseReconciler(LeaseStore store, EventRecorder events, Clock clock, AssignConfig assign,
                                     ChangeNotifications changes, OperatorMetrics metrics, LeaseActivity activity) {
         this.store = store;
-        this.activity = activity;
-        this.metrics = metrics;
-        metrics.unassigned(this, PartitionLeaseReconciler::unassigned);
+        this.changes = changes;
         this.events = events;
         this.clock = clock;
-        this.assign = assign;
-        this.moves = new MoveLimiter<>(assign.maxMovesInFlight());
+        this.metrics = metrics;
+        this.activity = activity;
+        this.moves = new LeaseMoves(assign.maxMovesInFlight(), assign.handoffTimeout(), System::nanoTime);
+        this.failover = new LeaseFailover(store, planner, metrics, activity, nudges::propagateEvent);
+        this.agentEvents = new AgentEventMapper(new AgentEventMapper.Leases() {
+            @Override
+            public Collection<ResourceID> heldBy(String namespace, String agentId) {
+                return leases.byIndex(BY_HOLDER, agentId).stream()
+                        .filter(pl -> pl.getMetadata().getNamespace().equals(namespace)).map(ResourceID::fromResource).toList();
+            }
+
+            @Override
+            public Collection<ResourceID> unheldIn(String namespace, String group) {
+                return leases.byIndex(UNHELD_BY_GROUP, namespace + "/" + group).stream().map(ResourceID::fromResource).toList();
+            }
+
+            @Override
+            public Collection<ResourceID> movedIn(String namespace, String group) {
+                return movedBy(namespace, group);
+            }
+        }, id -> agents != null && agents.get(id).isPresent(), planner::changed);
+    }
+
+    /**
+     * Subscribes to the lease store's change feed and registers the unassigned gauge, once the
+     * bean is constructed (not in the constructor, so that {@code this} never leaks half-built).
+     */
+    @PostConstruct
+    void start() {
+        metrics.unassigned(this, PartitionLeaseReconciler::unassigned);
         changes.subscribe(new ChangeListener());
     }
 
@@ -114,24 +137,62 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 // Agent ids are unique in the cluster, so this index is by id alone.
                 BY_HOLDER, pl -> pl.getStatus() == null || pl.getStatus().getHolder() == null ? List.of()
                         : List.of(pl.getStatus().getHolder()),
-                UNHELD_BY_GROUP, pl -> pl.getStatus() != null && LeaseStatuses.HELD.equals(pl.getStatus().getPhase())
+                UNHELD_BY_GROUP, pl -> pl.getStatus() != null && pl.getStatus().getPhase() == PartitionLeasePhase.Held
                         ? List.of() : List.of(namespaced(pl, group(pl.getSpec()))),
                 BY_GROUP, pl -> keyString(pl.getSpec()).isPresent() ? List.of(namespaced(pl, group(pl.getSpec())))
                         : List.of()));
         // An agent's change concerns the leases it holds and, when it can take leases, the unheld ones of its group.
         var config = InformerEventSourceConfiguration.from(StreamAgent.class, PartitionLease.class)
-                .withSecondaryToPrimaryMapper((StreamAgent agent) -> affectedBy(agent))
+                .withSecondaryToPrimaryMapper((StreamAgent agent) -> agentEvents.affectedBy(agent))
                 .build();
         agents = new InformerEventSource<>(config, context);
         return List.of(agents, nudges);
     }
 
+    /** Validate, wait for the plan, decide and compare-and-swap, then project the row into the resource. */
     @Override
     public UpdateControl<PartitionLease> reconcile(PartitionLease resource, Context<PartitionLease> context) {
-        PartitionLeaseStatus previous = resource.getStatus();
-        long generation = Objects.requireNonNullElse(resource.getMetadata().getGeneration(), 0L);
         Instant now = clock.instant();
+        Validated valid = validate(resource);
+        if (valid.refusal() != null) {
+            return refuse(resource, context, valid.bound(), valid.refusal(), now);
+        }
+        Optional<Duration> notPlannedYet = awaitPlan(resource, valid.key());
+        if (notPlannedYet.isPresent()) {
+            return UpdateControl.<PartitionLease>noUpdate().rescheduleAfter(notPlannedYet.get());
+        }
+        Outcome outcome = decideAndSwap(resource, valid.key(), now);
+        if (outcome.deferred() != null) {
+            return UpdateControl.<PartitionLease>noUpdate().rescheduleAfter(outcome.deferred());
+        }
+        return project(resource, context, valid, outcome, now);
+    }
 
+    // ------------------------------------------------------------------ the steps
+
+    /** Why a resource is refused, as its status shows it. */
+    private record Refusal(PartitionLeasePhase phase, String reason, String message, Duration recheck) {
+    }
+
+    /** The partition a valid resource names, and the one it is bound to; or why it is refused. */
+    private record Validated(LeaseKey key, String bound, Refusal refusal) {
+    }
+
+    /**
+     * What deciding and the compare-and-swap left: the row (null when never written), why nobody
+     * holds it, the handoff asked for, when to look again; {@code deferred} when the plan is not
+     * ready and nothing is written.
+     */
+    private record Outcome(Lease row, String unheldReason, String unheldMessage, MoveLimiter.Move handoff,
+                           Duration recheck, Duration deferred) {
+        static Outcome deferredBy(Duration d) {
+            return new Outcome(null, null, null, null, null, d);
+        }
+    }
+
+    /** Step 1: the spec is valid, its partition has not changed, and this resource owns the partition. */
+    private Validated validate(PartitionLease resource) {
+        PartitionLeaseStatus previous = resource.getStatus();
         LeaseKey key;
         try {
             key = keyOf(resource.getSpec());
@@ -140,15 +201,14 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 AgentId.of(resource.getSpec().getPreferredAgent()); // the plan reads the pin; refuse a bad one here
             }
         } catch (IllegalArgumentException | NullPointerException e) {
-            String message = "spec refused: " + Objects.requireNonNullElse(e.getMessage(), "missing topic or partition");
-            return refuse(resource, context, previous, generation, boundKey(previous), LeaseStatuses.INVALID,
-                    Conditions.INVALID_SPEC, message, now);
+            return new Validated(null, boundKey(previous), new Refusal(PartitionLeasePhase.Invalid, Conditions.INVALID_SPEC,
+                    "spec refused: " + Objects.requireNonNullElse(e.getMessage(), "missing topic or partition"), null));
         }
         String bound = boundKey(previous) == null ? key.toString() : boundKey(previous);
         if (!bound.equals(key.toString())) {
-            return refuse(resource, context, previous, generation, bound, LeaseStatuses.INVALID, Conditions.SPEC_IMMUTABLE,
+            return new Validated(key, bound, new Refusal(PartitionLeasePhase.Invalid, Conditions.SPEC_IMMUTABLE,
                     "topic and partition are immutable: this resource is bound to " + bound + ", spec now asks for "
-                            + key + "; create a new PartitionLease instead", now);
+                            + key + "; create a new PartitionLease instead", null));
         }
         Optional<PartitionLease> owner = ownerOf(key);
         if (owner.isPresent() && !Resources.same(owner.get(), resource)) {
@@ -156,140 +216,166 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             // duplicate takes over as soon as it is the oldest left.
             Duration recheck = owner.get().getMetadata().getDeletionTimestamp() != null
                     ? Duration.ofMillis(500) : Duration.ofSeconds(30);
-            return refuse(resource, context, previous, generation, bound, LeaseStatuses.CONFLICT, Conditions.DUPLICATE_PARTITION,
+            return new Validated(key, bound, new Refusal(PartitionLeasePhase.Conflict, Conditions.DUPLICATE_PARTITION,
                     "partition " + key + " is already managed by PartitionLease " + owner.get().getMetadata().getNamespace()
-                            + "/" + owner.get().getMetadata().getName(), now).rescheduleAfter(recheck);
+                            + "/" + owner.get().getMetadata().getName(), recheck));
         }
+        return new Validated(key, bound, null);
+    }
 
+    /** Step 2: a change to the lease invalidates the group's plan; decide only once it is re-planned. */
+    private Optional<Duration> awaitPlan(PartitionLease resource, LeaseKey key) {
+        PartitionLeaseStatus previous = resource.getStatus();
+        long generation = Objects.requireNonNullElse(resource.getMetadata().getGeneration(), 0L);
         if (previous == null || !Objects.equals(previous.getObservedGeneration(), generation)) {
             planner.changed(); // new lease, or its pin or group changed
         }
-        Optional<Duration> untilPlanned = planner.untilPlanned(namespaced(resource, group(resource.getSpec())), key);
-        if (untilPlanned.isPresent()) {
-            return UpdateControl.<PartitionLease>noUpdate().rescheduleAfter(untilPlanned.get());
-        }
+        return planner.untilPlanned(namespaced(resource, group(resource.getSpec())), key);
+    }
+
+    /**
+     * Steps 3 and 4: read the row, choose the holder the plan wants, and move the lease there by
+     * compare-and-swap: a failover (batched), a free lease, a handoff asked of a live holder, or
+     * a move taken over.
+     */
+    private Outcome decideAndSwap(PartitionLease resource, LeaseKey key, Instant now) {
         Lease row = store.lease(key).orElse(null);
         if (row != null) {
             planner.observed(key, row.holder(), row.holderLive(), row.epoch());
         }
-        List<AgentView> group = agentsOf(resource);
+        String namespace = resource.getMetadata().getNamespace();
+        String groupName = group(resource.getSpec());
         AgentId holder = row == null ? null : row.holder();
         boolean holderLive = row != null && row.holderLive();
+        String unheldMessage = "no live, uncordoned StreamAgent in group " + groupName + " of namespace " + namespace;
 
-        Duration wait = failoverWait(resource, row, holder, holderLive);
-        MoveLimiter.Move handoff = null;
-        String unheldReason = Conditions.NO_ELIGIBLE_AGENT;
-        String unheldMessage = "no live, uncordoned StreamAgent in group " + group(resource.getSpec())
-                + " of namespace " + resource.getMetadata().getNamespace();
-        Duration recheck = null;
+        Duration wait = failoverWait(resource, holder, holderLive);
         if (wait != null) {
-            unheldReason = Conditions.WAITING_FOR_HOLDER;
-            unheldMessage = "session of " + holder + " expired; keeping the lease for it for "
-                    + resource.getSpec().getFailoverDelaySeconds() + "s after expiry (failoverDelaySeconds)";
-            recheck = wait;
-        } else {
-            String namespace = resource.getMetadata().getNamespace();
-            String groupName = group(resource.getSpec());
-            Map<AgentId, AgentView> views = new HashMap<>();
-            group.forEach(v -> views.put(v.id(), v));
-            GroupPlanner.Planned planned = planner.plan(namespaced(resource, groupName), key,
-                    planHolder(holder, holderLive, views),
-                    () -> leaseInputs(namespace, groupName, views), () -> agentInputs(groupName, group));
-            if (!planned.upToDate() && !planned.plan().target().containsKey(key)) {
-                // New since the last plan: the next one (within DEBOUNCE) will place it.
-                return UpdateControl.<PartitionLease>noUpdate().rescheduleAfter(GroupPlanner.DEBOUNCE);
-            }
-            if (!planned.upToDate()) {
-                recheck = GroupPlanner.DEBOUNCE; // acted on a plan that predates the last change
-            }
-            AgentId target = planned.plan().target().get(key);
-            AgentView targetView = target == null ? null : views.get(target);
-            if (target != null && !(target.equals(holder) && holderLive)
-                    && (targetView == null || !targetView.acceptsLeases())) {
-                // The plan predates a change to its target (cordoned, gone, in conflict): replan now.
-                planned = planner.replan(namespaced(resource, groupName),
-                        () -> leaseInputs(namespace, groupName, views), () -> agentInputs(groupName, group));
-                target = planned.plan().target().get(key);
-            }
-            HolderChoice.Decision decision = HolderChoice.toward(target == null ? null : views.get(target),
-                    holder, holderLive);
-            AcquireResult result = null;
-            boolean waitingForSlot = false;
-            if (decision instanceof HolderChoice.Decision.Acquire acquire && acquire.takeOver()) {
-                // A planned move away from a live holder: needs a slot, and is a handoff when
-                // the holder can release by itself.
-                MoveLimiter.Move move = moves.start(key, acquire.target().id(), System.nanoTime(), now,
-                        ResourceID.fromResource(resource)).orElse(null);
-                AgentView holderView = views.get(holder);
-                Duration asked = move == null ? Duration.ZERO : Duration.ofNanos(System.nanoTime() - move.startedNanos());
-                if (move == null) {
-                    waitingForSlot = true;
-                    recheck = WAIT_FOR_SLOT;
-                } else if (holderView != null && holderView.releasesOnRequest()
-                        && asked.compareTo(assign.handoffTimeout()) < 0) {
-                    handoff = move;
-                    recheck = assign.handoffTimeout().minus(asked);
-                } else {
-                    boolean forced = holderView != null && holderView.releasesOnRequest();
-                    result = acquire(AcquireRequest.takeOver(key, acquire.target().id(),
-                            acquire.target().sessionEpoch(), holder, row.epoch()), forced ? "HandoffForced" : "Moved");
-                    if (forced && result.succeeded()) {
-                        events.warning(resource, Conditions.HANDOFF_FORCED, holder + " did not release within "
-                                + assign.handoffTimeout().toMillis() + " ms; moved to " + acquire.target().id()
-                                + " at epoch " + result.lease().epoch() + " (the old epoch is fenced)");
-                    }
-                }
-            } else if (decision instanceof HolderChoice.Decision.Acquire acquire) {
-                // Free, released by its holder (a handoff), or its holder's session died (failover,
-                // batched with the rest of that agent's leases). Never waits for a move slot.
-                result = holder != null
-                        ? failover(resource, key, row, acquire.target(), views, planned.plan(), () -> planner.replan(
-                                namespaced(resource, groupName), () -> leaseInputs(namespace, groupName, views),
-                                () -> agentInputs(groupName, group)).plan())
-                        : acquire(AcquireRequest.ifFree(key, acquire.target().id(), acquire.target().sessionEpoch()),
-                                moves.current(key).isPresent() ? "Handoff" : "Assigned");
-            } else if (holder != null && !holderLive) {
-                unheldReason = Conditions.SESSION_EXPIRED;
-                unheldMessage = "session of " + holder + " expired and " + unheldMessage;
-            }
-            if (result != null) {
-                row = result.lease();
-                planner.observed(key, row.holder(), row.holderLive(), row.epoch());
-                if (!result.succeeded()) {
-                    recheck = RETRY_SOON; // our view of the agents was stale; the row is the truth
-                    LOG.debugf("%s: CAS lost (%s)", key, result.outcome());
+            return new Outcome(row, Conditions.WAITING_FOR_HOLDER, "session of " + holder + " expired; keeping the lease"
+                    + " for it for " + resource.getSpec().getFailoverDelaySeconds() + "s after expiry (failoverDelaySeconds)",
+                    null, wait, null);
+        }
+        List<AgentView> group = groupViews(namespace, groupName);
+        Map<AgentId, AgentView> views = new HashMap<>();
+        group.forEach(v -> views.put(v.id(), v));
+        String planKey = namespaced(resource, groupName);
+        Supplier<GroupPlanner.Planned> replan = () -> planner.replan(planKey,
+                () -> leaseInputs(namespace, groupName, views), () -> AgentViews.inputs(groupName, group));
+        GroupPlanner.Planned planned = planner.plan(planKey, key, planHolder(holder, holderLive, views),
+                () -> leaseInputs(namespace, groupName, views), () -> AgentViews.inputs(groupName, group));
+        if (!planned.upToDate() && !planned.plan().target().containsKey(key)) {
+            return Outcome.deferredBy(GroupPlanner.DEBOUNCE); // new since the last plan: the next one places it
+        }
+        Duration recheck = planned.upToDate() ? null : GroupPlanner.DEBOUNCE; // acted on a plan older than the last change
+        AgentId target = planned.plan().target().get(key);
+        AgentView targetView = target == null ? null : views.get(target);
+        if (target != null && !(target.equals(holder) && holderLive) && (targetView == null || !targetView.acceptsLeases())) {
+            // The plan predates a change to its target (cordoned, gone, in conflict): replan now.
+            planned = replan.get();
+            target = planned.plan().target().get(key);
+        }
+        HolderChoice.Decision decision = HolderChoice.toward(target == null ? null : views.get(target), holder, holderLive);
+
+        AcquireResult result = null;
+        MoveLimiter.Move handoff = null;
+        boolean movePending = false;
+        if (decision instanceof HolderChoice.Decision.Acquire acquire && acquire.takeOver()) {
+            LeaseMoves.Decision move = moves.decide(key, acquire.target().id(), views.get(holder), now,
+                    ResourceID.fromResource(resource));
+            if (move instanceof LeaseMoves.Decision.WaitForSlot w) {
+                movePending = true;
+                recheck = w.recheck();
+            } else if (move instanceof LeaseMoves.Decision.AskHolder ask) {
+                handoff = ask.move();
+                recheck = ask.recheck();
+            } else if (move instanceof LeaseMoves.Decision.TakeOver takeOver) {
+                result = failover.acquire(AcquireRequest.takeOver(key, acquire.target().id(),
+                        acquire.target().sessionEpoch(), holder, row.epoch()), takeOver.forced() ? "HandoffForced" : "Moved");
+                if (takeOver.forced() && result.succeeded()) {
+                    events.warning(resource, Conditions.HANDOFF_FORCED, holder + " did not release within "
+                            + moves.handoffTimeout().toMillis() + " ms; moved to " + acquire.target().id()
+                            + " at epoch " + result.lease().epoch() + " (the old epoch is fenced)");
                 }
             }
-            if (handoff == null && !waitingForSlot && (result == null || result.succeeded())) {
-                finishMove(key); // in place, or nothing to move any more
+        } else if (decision instanceof HolderChoice.Decision.Acquire acquire && holder != null) {
+            // Its holder's session died: failover, batched with the rest of that agent's leases.
+            GroupPlanner.Planned current = planned;
+            result = failover.failover(new LeaseFailover.Request(namespace, groupName, key, row, acquire.target(), views,
+                    current.plan(), () -> replan.get().plan(), deadSiblings(namespace, groupName, key, holder)));
+        } else if (decision instanceof HolderChoice.Decision.Acquire acquire) {
+            // Free, or released by its holder (a handoff). Never waits for a move slot.
+            result = failover.acquire(AcquireRequest.ifFree(key, acquire.target().id(), acquire.target().sessionEpoch()),
+                    moves.inFlight(key) ? "Handoff" : "Assigned");
+        }
+        String unheldReason = Conditions.NO_ELIGIBLE_AGENT;
+        if (result == null && holder != null && !holderLive) {
+            unheldReason = Conditions.SESSION_EXPIRED;
+            unheldMessage = "session of " + holder + " expired and " + unheldMessage;
+        }
+        if (result != null) {
+            row = result.lease();
+            planner.observed(key, row.holder(), row.holderLive(), row.epoch());
+            if (!result.succeeded()) {
+                recheck = RETRY_SOON; // our view of the agents was stale; the row is the truth
+                LOG.debugf("%s: CAS lost (%s)", key, result.outcome());
             }
         }
-        if (row == null) {
-            row = store.lease(key).orElse(null);
+        if (handoff == null && !movePending && (result == null || result.succeeded())) {
+            finishMove(key); // in place, or nothing to move any more
         }
+        return new Outcome(row, unheldReason, unheldMessage, handoff, recheck, null);
+    }
+
+    /** Step 5: status from the row, the holder label, and the Events of a new holder or a handoff asked. */
+    private UpdateControl<PartitionLease> project(PartitionLease resource, Context<PartitionLease> context,
+                                                  Validated valid, Outcome outcome, Instant now) {
+        PartitionLeaseStatus previous = resource.getStatus();
+        long generation = Objects.requireNonNullElse(resource.getMetadata().getGeneration(), 0L);
+        Lease row = outcome.row() != null ? outcome.row() : store.lease(valid.key()).orElse(null);
         PartitionLeaseStatus next = row == null
-                ? LeaseStatuses.refused(previous, generation, bound, LeaseStatuses.UNASSIGNED, unheldReason, unheldMessage, now)
-                : LeaseStatuses.fromRow(previous, generation, bound, row, unheldReason, unheldMessage, now);
+                ? LeaseStatuses.refused(previous, generation, valid.bound(), PartitionLeasePhase.Unassigned,
+                        outcome.unheldReason(), outcome.unheldMessage(), now)
+                : LeaseStatuses.fromRow(previous, generation, valid.bound(), row, outcome.unheldReason(),
+                        outcome.unheldMessage(), now);
+        MoveLimiter.Move handoff = outcome.handoff();
         if (handoff != null && row != null && row.isHeld()) {
             next = LeaseStatuses.withHandoff(next, handoff.target().value(), handoff.startedAt());
             if (previous == null || !handoff.target().value().equals(previous.getHandoffTo())) {
                 events.normal(resource, Conditions.HANDOFF_REQUESTED, row.holder() + " is asked to release epoch "
-                        + row.epoch() + " for " + handoff.target() + " within " + assign.handoffTimeout().toMillis() + " ms");
+                        + row.epoch() + " for " + handoff.target() + " within " + moves.handoffTimeout().toMillis() + " ms");
             }
         }
-
         PartitionLease current = resource;
         if (row != null) {
             current = syncHolderLabel(resource, context, row.holder());
             announceTransition(current, previous, row);
         }
-        return Resources.finish(current, next, recheck, context);
+        return Resources.finish(current, next, outcome.recheck(), context);
+    }
+
+    /**
+     * The dead holder's other leases in this group, by the holder index: candidates for its
+     * failover batch (a lease with failoverDelaySeconds waits for its holder instead).
+     */
+    private List<LeaseFailover.Sibling> deadSiblings(String namespace, String group, LeaseKey key, AgentId holder) {
+        List<LeaseFailover.Sibling> siblings = new ArrayList<>();
+        for (PartitionLease sibling : leases.byIndex(BY_HOLDER, holder.value())) {
+            Optional<String> siblingKey = keyString(sibling.getSpec());
+            if (siblingKey.isEmpty() || siblingKey.get().equals(key.toString())
+                    || !namespace.equals(sibling.getMetadata().getNamespace())
+                    || !group.equals(group(sibling.getSpec()))
+                    || Objects.requireNonNullElse(sibling.getSpec().getFailoverDelaySeconds(), 0) > 0) {
+                continue;
+            }
+            siblings.add(new LeaseFailover.Sibling(ResourceID.fromResource(sibling), keyOf(sibling.getSpec())));
+        }
+        return siblings;
     }
 
     @Override
     public ErrorStatusUpdateControl<PartitionLease> updateErrorStatus(PartitionLease resource,
                                                                      Context<PartitionLease> context, Exception e) {
-        StoreUnavailableException unavailable = storeUnavailable(e);
+        StoreUnavailableException unavailable = StoreErrors.unavailable(e);
         if (unavailable == null) {
             return ErrorStatusUpdateControl.defaultErrorProcessing();
         }
@@ -314,8 +400,8 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         }
         String bound = boundKey(resource.getStatus());
         boolean refused = resource.getStatus() != null
-                && (LeaseStatuses.CONFLICT.equals(resource.getStatus().getPhase())
-                || LeaseStatuses.INVALID.equals(resource.getStatus().getPhase()));
+                && (resource.getStatus().getPhase() == PartitionLeasePhase.Conflict
+                || resource.getStatus().getPhase() == PartitionLeasePhase.Invalid);
         boolean owns = !refused && (bound == null || bound.equals(key.toString()))
                 && ownerOf(key).map(o -> Resources.same(o, resource)).orElse(true);
         moves.cancel(ResourceID.fromResource(resource));
@@ -337,14 +423,16 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
 
     // ------------------------------------------------------------------ helpers
 
-    private UpdateControl<PartitionLease> refuse(PartitionLease resource, Context<PartitionLease> context,
-                                                 PartitionLeaseStatus previous, long generation,
-                                                 String bound, String phase, String reason, String message, Instant now) {
-        PartitionLeaseStatus next = LeaseStatuses.refused(previous, generation, bound, phase, reason, message, now);
+    private UpdateControl<PartitionLease> refuse(PartitionLease resource, Context<PartitionLease> context, String bound,
+                                                 Refusal refusal, Instant now) {
+        PartitionLeaseStatus previous = resource.getStatus();
+        long generation = Objects.requireNonNullElse(resource.getMetadata().getGeneration(), 0L);
+        PartitionLeaseStatus next = LeaseStatuses.refused(previous, generation, bound, refusal.phase(), refusal.reason(),
+                refusal.message(), now);
         if (!next.equals(previous)) {
-            events.warning(resource, reason, message);
+            events.warning(resource, refusal.reason(), refusal.message());
         }
-        return Resources.finish(resource, next, null, context);
+        return Resources.finish(resource, next, refusal.recheck(), context);
     }
 
     /**
@@ -378,7 +466,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 holder = planHolder(known.holder(), known.live(), views);
             } else {
                 // Not read from the database yet in this process: the status is a good first guess.
-                holder = status != null && LeaseStatuses.HELD.equals(status.getPhase()) && status.getHolder() != null
+                holder = status != null && status.getPhase() == PartitionLeasePhase.Held && status.getHolder() != null
                         ? AgentId.of(status.getHolder()) : null;
             }
             AgentId pin = null;
@@ -392,11 +480,6 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         return inputs;
     }
 
-    private static List<Assigner.AgentInput> agentInputs(String group, List<AgentView> views) {
-        return views.stream().map(v -> new Assigner.AgentInput(v.id(), group, v.zone(), v.weight(), v.capacity(),
-                v.acceptsLeases(), v.keepsLeases())).toList();
-    }
-
     /** After an agent change, the leases of its group whose planned holder is not their holder. */
     private Set<ResourceID> movedBy(String namespace, String group) {
         List<PartitionLease> inGroup = leases.byIndex(BY_GROUP, namespace + "/" + group);
@@ -407,7 +490,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         Map<AgentId, AgentView> byId = new HashMap<>();
         views.forEach(v -> byId.put(v.id(), v));
         List<Assigner.LeaseInput> inputs = leaseInputs(namespace, group, byId);
-        Assigner.Plan plan = planner.replan(namespace + "/" + group, () -> inputs, () -> agentInputs(group, views)).plan();
+        Assigner.Plan plan = planner.replan(namespace + "/" + group, () -> inputs, () -> AgentViews.inputs(group, views)).plan();
         Set<LeaseKey> moved = new HashSet<>();
         inputs.forEach(l -> {
             if (!Objects.equals(plan.target().get(l.key()), l.holder())) {
@@ -421,50 +504,14 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         return ids;
     }
 
-    /** Agents of the lease's group and namespace, as assignment sees them. */
-    private List<AgentView> agentsOf(PartitionLease resource) {
-        return groupViews(resource.getMetadata().getNamespace(), group(resource.getSpec()));
-    }
-
-    /**
-     * One view per agent id: a StreamAgent refused for using an id another one owns (phase
-     * Conflict, or not yet reconciled) must not shadow the owner, nor reach the Assigner twice.
-     */
+    /** The StreamAgents of a namespace and group, as assignment sees them ({@link AgentViews}). */
     private List<AgentView> groupViews(String namespace, String group) {
-        Map<String, List<StreamAgent>> byId = new HashMap<>();
-        agents.list(namespace, a -> a.getSpec() != null && a.getSpec().getAgentId() != null
-                        && group.equals(a.getSpec().getGroup())
-                        && (a.getStatus() == null || !StreamAgentReconciler.CONFLICT.equals(a.getStatus().getPhase())))
-                .forEach(a -> byId.computeIfAbsent(a.getSpec().getAgentId(), id -> new ArrayList<>()).add(a));
-        List<AgentView> views = new ArrayList<>();
-        byId.values().forEach(claimants -> Resources.oldest(claimants).map(this::view).ifPresent(views::add));
-        views.removeIf(Objects::isNull);
-        return views;
-    }
-
-    private AgentView view(StreamAgent agent) {
-        try {
-            AgentId id = AgentId.of(agent.getSpec().getAgentId());
-            var status = agent.getStatus();
-            boolean accepts = status != null && StreamAgentReconciler.READY.equals(status.getPhase())
-                    && status.getSessionEpoch() != null && !Boolean.TRUE.equals(agent.getSpec().getCordoned());
-            // A lost agent keeps its leases until its session expires (unplanned loss waits for
-            // expiry); a draining one gives them up now. Once expired, its leases are planned as
-            // free ones: the plan made when its StreamAgent says so is the failover's plan.
-            boolean keeps = accepts || status != null && StreamAgentReconciler.LOST.equals(status.getPhase())
-                    && Conditions.POD_NOT_READY.equals(readyReason(status));
-            return new AgentView(id, status == null || status.getSessionEpoch() == null ? 0 : status.getSessionEpoch(),
-                    Objects.requireNonNullElse(agent.getSpec().getZone(), ""),
-                    Math.max(1, Objects.requireNonNullElse(agent.getSpec().getWeight(), 1)),
-                    agent.getSpec().getCapacity(), agent.getSpec().getSessionKeeper() == SessionKeeper.Agent,
-                    accepts, keeps);
-        } catch (IllegalArgumentException | NullPointerException e) {
-            return null; // an invalid StreamAgent is reported on itself, and takes no leases
-        }
+        return AgentViews.of(agents.list(namespace, a -> a.getSpec() != null && group.equals(a.getSpec().groupOrDefault()))
+                .toList());
     }
 
     /** Non-null when the lease should wait for its expired holder to come back (failoverDelaySeconds). */
-    private Duration failoverWait(PartitionLease resource, Lease row, AgentId holder, boolean holderLive) {
+    private Duration failoverWait(PartitionLease resource, AgentId holder, boolean holderLive) {
         Integer delay = resource.getSpec().getFailoverDelaySeconds();
         if (delay == null || delay <= 0 || holder == null || holderLive) {
             return null;
@@ -519,194 +566,17 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 .toList());
     }
 
-    /** One compare-and-swap, timed, and counted as a transition when the holder changed. */
-    private AcquireResult acquire(AcquireRequest request, String reason) {
-        AcquireResult result = metrics.cas(() -> store.acquire(request, reason));
-        if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
-            metrics.transition(reason);
-        }
-        return result;
-    }
-
     /** PartitionLeases nobody holds, for the unassigned gauge (counted at scrape time). */
     private double unassigned() {
         IndexerResourceCache<PartitionLease> cache = leases;
         return cache == null ? 0 : cache.list().filter(pl -> pl.getStatus() == null
-                || LeaseStatuses.UNASSIGNED.equals(pl.getStatus().getPhase())
-                || LeaseStatuses.PENDING.equals(pl.getStatus().getPhase())).count();
+                || pl.getStatus().getPhase() == PartitionLeasePhase.Unassigned
+                || pl.getStatus().getPhase() == PartitionLeasePhase.Pending).count();
     }
 
     /** Ends the move of {@code key}, if one was in flight, and lets the next waiting leases start theirs. */
     private void finishMove(LeaseKey key) {
         moves.finish(key).forEach(nudges::propagateEvent);
-    }
-
-    /**
-     * Failover of a dead holder's lease, together with the other leases of the same dead
-     * incarnation in this group: one batch compare-and-swap instead of one per lease. The first
-     * reconcile to get here runs the batch; the others of that incarnation wait for it, then find
-     * their row already moved (their own CAS answers ALREADY_HELD). Every CAS names "free or dead
-     * holder", so a stale view can only lose, never steal from a live agent.
-     */
-    private AcquireResult failover(PartitionLease resource, LeaseKey key, Lease row, AgentView target,
-                                   Map<AgentId, AgentView> views, Assigner.Plan current,
-                                   Supplier<Assigner.Plan> replan) {
-        String namespace = resource.getMetadata().getNamespace();
-        String groupName = group(resource.getSpec());
-        String batch = namespace + "/" + groupName + "/" + row.holder() + "#" + row.holderSession();
-        CompletableFuture<Void> mine = new CompletableFuture<>();
-        CompletableFuture<Void> running = failovers.putIfAbsent(batch, mine);
-        if (running != null) {
-            running.join();
-            return acquire(AcquireRequest.ifFree(key, target.id(), target.sessionEpoch()), "AgentLost");
-        }
-        try {
-            // What we last read of its other leases says "live": plan them as the dead leases
-            // they are, all at once, and take this lease's target from that plan too.
-            long started = System.nanoTime();
-            planner.holderDied(row.holder());
-            List<PartitionLease> dead = new ArrayList<>();
-            for (PartitionLease sibling : leases.byIndex(BY_HOLDER, row.holder().value())) {
-                Optional<LeaseKey> siblingKey = keyString(sibling.getSpec()).map(k -> keyOf(sibling.getSpec()));
-                if (siblingKey.isEmpty() || siblingKey.get().equals(key)
-                        || !namespace.equals(sibling.getMetadata().getNamespace())
-                        || !groupName.equals(group(sibling.getSpec()))
-                        || Objects.requireNonNullElse(sibling.getSpec().getFailoverDelaySeconds(), 0) > 0) {
-                    continue;
-                }
-                GroupPlanner.Known known = planner.known(siblingKey.get());
-                if (known == null || row.holder().equals(known.holder())) {
-                    dead.add(sibling); // not seen moved yet
-                }
-            }
-            // The plan at hand already places every lease of the dead agent when it was made
-            // after its StreamAgent said the session expired (it no longer keeps leases); a
-            // re-plan costs a quarter of a second at 10,000 leases, so it is made only when not.
-            Assigner.Plan plan = placesAll(current, key, dead, row.holder(), views) ? current : replan.get();
-            long planDone = System.nanoTime();
-            AgentView planned = views.get(plan.target().get(key));
-            AgentView ownTarget = planned != null && planned.acceptsLeases() ? planned : target;
-            AcquireRequest own = AcquireRequest.ifFree(key, ownTarget.id(), ownTarget.sessionEpoch());
-            Map<LeaseKey, AcquireRequest> requests = new HashMap<>();
-            requests.put(key, own);
-            List<ResourceID> siblings = new ArrayList<>();
-            for (PartitionLease sibling : dead) {
-                LeaseKey siblingKey = keyOf(sibling.getSpec());
-                AgentView to = views.get(plan.target().get(siblingKey));
-                if (requests.containsKey(siblingKey) || to == null || !to.acceptsLeases()) {
-                    continue;
-                }
-                requests.put(siblingKey, AcquireRequest.ifFree(siblingKey, to.id(), to.sessionEpoch()));
-                siblings.add(ResourceID.fromResource(sibling));
-            }
-            if (requests.size() == 1) {
-                AcquireResult single = acquire(own, "AgentLost");
-                if (single.outcome() == AcquireResult.Outcome.ACQUIRED) {
-                    metrics.failover(1);
-                }
-                return single;
-            }
-            AcquireResult mineResult = null;
-            long casStarted = System.nanoTime();
-            List<AcquireResult> results = metrics.cas(() -> store.acquireAll(requests.values(), "AgentLost"));
-            long casDone = System.nanoTime();
-            activity.moved();
-            int moved = 0;
-            for (AcquireResult r : results) {
-                planner.observed(r.lease().key(), r.lease().holder(), r.lease().holderLive(), r.lease().epoch());
-                if (r.outcome() == AcquireResult.Outcome.ACQUIRED) {
-                    metrics.transition("AgentLost");
-                    moved++;
-                }
-                if (r.lease().key().equals(key)) {
-                    mineResult = r;
-                }
-            }
-            metrics.failover(moved);
-            LOG.infof("failover of %s (session %d): %d lease(s) moved in one batch (plan %d ms, batch CAS %d ms)",
-                    row.holder(), row.holderSession(), moved, TimeUnit.NANOSECONDS.toMillis(planDone - started),
-                    TimeUnit.NANOSECONDS.toMillis(casDone - casStarted));
-            siblings.forEach(nudges::propagateEvent);
-            return Objects.requireNonNull(mineResult, "batch answered without " + key);
-        } finally {
-            failovers.remove(batch, mine);
-            mine.complete(null);
-        }
-    }
-
-    /** True when {@code plan} sends {@code key} and every one of {@code dead} to a live agent other than {@code holder}. */
-    private static boolean placesAll(Assigner.Plan plan, LeaseKey key, List<PartitionLease> dead, AgentId holder,
-                                     Map<AgentId, AgentView> views) {
-        if (plan == null) {
-            return false;
-        }
-        List<LeaseKey> keys = new ArrayList<>();
-        keys.add(key);
-        dead.forEach(pl -> keys.add(keyOf(pl.getSpec())));
-        for (LeaseKey k : keys) {
-            AgentId to = plan.target().get(k);
-            AgentView view = to == null ? null : views.get(to);
-            if (to == null || to.equals(holder) || view == null || !view.acceptsLeases()) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    /**
-     * The leases an agent event concerns: those it holds, the unheld ones of its group, and those
-     * whose planned holder moved. Most agent events change nothing assignment reads (lease count,
-     * heartbeat): those cost a string compare, whatever the number of leases. JOSDK calls the
-     * mapper more than once per event (to index and to dispatch), so the answer is remembered
-     * per resourceVersion and every call for one version answers the same.
-     */
-    private Set<ResourceID> affectedBy(StreamAgent agent) {
-        if (agent.getSpec() == null || agent.getSpec().getAgentId() == null) {
-            return Set.of();
-        }
-        ResourceID id = ResourceID.fromResource(agent);
-        String version = agent.getMetadata().getResourceVersion();
-        MapperMemo last = agentMemos.get(id);
-        if (last != null && version != null && version.equals(last.resourceVersion())) {
-            return last.affected();
-        }
-        boolean present = agents != null && agents.get(id).isPresent();
-        String print = present ? assignmentPrint(agent) : "gone";
-        Set<ResourceID> affected = new HashSet<>();
-        if (last == null || !print.equals(last.print())) {
-            planner.changed();
-            String namespace = agent.getMetadata().getNamespace();
-            leases.byIndex(BY_HOLDER, agent.getSpec().getAgentId()).stream()
-                    .filter(pl -> pl.getMetadata().getNamespace().equals(namespace))
-                    .forEach(pl -> affected.add(ResourceID.fromResource(pl)));
-            leases.byIndex(UNHELD_BY_GROUP, namespaced(agent, agent.getSpec().getGroup()))
-                    .forEach(pl -> affected.add(ResourceID.fromResource(pl)));
-            affected.addAll(movedBy(namespace, agent.getSpec().getGroup()));
-        }
-        if (present) {
-            agentMemos.put(id, new MapperMemo(version, print, Set.copyOf(affected)));
-        } else {
-            agentMemos.remove(id);
-        }
-        return affected;
-    }
-
-    private record MapperMemo(String resourceVersion, String print, Set<ResourceID> affected) {
-    }
-
-    private static String assignmentPrint(StreamAgent agent) {
-        var spec = agent.getSpec();
-        var status = agent.getStatus();
-        return String.join("|", spec.getAgentId(), String.valueOf(spec.getGroup()), String.valueOf(spec.getZone()),
-                String.valueOf(spec.getWeight()), String.valueOf(spec.getCapacity()), String.valueOf(spec.getCordoned()),
-                String.valueOf(spec.getSessionKeeper()), String.valueOf(agent.getMetadata().getDeletionTimestamp()),
-                status == null ? "-" : status.getPhase() + "|" + status.getSessionEpoch() + "|" + readyReason(status));
-    }
-
-    /** Why the agent is (not) ready: tells a Lost agent whose session still runs from one whose session expired. */
-    private static String readyReason(io.streamhouse.lease.api.v1alpha1.StreamAgentStatus status) {
-        var ready = status.condition(Conditions.READY);
-        return ready == null ? "-" : ready.getReason();
     }
 
     /**
@@ -758,7 +628,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     }
 
     static String group(PartitionLeaseSpec spec) {
-        return spec == null || spec.getAgentGroup() == null ? "default" : spec.getAgentGroup();
+        return spec == null ? StreamAgentSpec.DEFAULT_GROUP : spec.groupOrDefault();
     }
 
     private static String boundKey(PartitionLeaseStatus status) {
@@ -769,12 +639,4 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         return resource.getMetadata().getNamespace() + "/" + value;
     }
 
-    static StoreUnavailableException storeUnavailable(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof StoreUnavailableException u) {
-                return u;
-            }
-        }
-        return null;
-    }
 }

@@ -19,6 +19,7 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
 import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
 import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentSpec;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentStatus;
 import io.streamhouse.lease.model.AgentId;
@@ -26,6 +27,7 @@ import io.streamhouse.lease.store.AgentRegistration;
 import io.streamhouse.lease.store.ChangeFeed;
 import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.store.Session;
+import jakarta.annotation.PostConstruct;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -44,17 +46,9 @@ import java.util.Set;
 @GradualRetry(maxAttempts = -1, initialInterval = 500, intervalMultiplier = 2.0, maxInterval = 30_000)
 public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<StreamAgent> {
 
-    static final String READY = StreamAgentStatus.READY;
-    static final String DRAINING = StreamAgentStatus.DRAINING;
-    static final String LOST = StreamAgentStatus.LOST;
-    static final String CONFLICT = StreamAgentStatus.CONFLICT;
-    static final String INVALID = StreamAgentStatus.INVALID;
     static final String BY_AGENT_ID = "byAgentId";
     /** Looks again this long after leases have settled, so as to find them settled. */
     private static final Duration SETTLE_MARGIN = Duration.ofMillis(50);
-
-    /** Why an agent is, or is not, present. */
-    enum Presence { READY, DRAINING, POD_NOT_READY, POD_GONE }
 
     private final LeaseStore store;
     private final OperatorMetrics metrics;
@@ -63,6 +57,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     private final LeaseActivity activity;
     private final AgentConfig config;
     private final Clock clock;
+    private final ChangeNotifications changes;
     private volatile IndexerResourceCache<StreamAgent> agents;
     private final SimpleInboundEventSource<StreamAgent> nudges = new SimpleInboundEventSource<>("agent-nudges");
 
@@ -73,15 +68,20 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         this.activity = activity;
         this.metrics = metrics;
         this.sessions = sessions;
-        // A kept session that could not be renewed: reconcile its agent (it registers anew if present).
-        sessions.onLost(agent -> {
-            if (agents != null) {
-                agents.byIndex(BY_AGENT_ID, agent.value()).forEach(a -> nudges.propagateEvent(ResourceID.fromResource(a)));
-            }
-        });
         this.events = events;
         this.config = config;
         this.clock = clock;
+        this.changes = changes;
+    }
+
+    /**
+     * Listens for lost sessions and the change feed once the bean is constructed (not in the
+     * constructor, so that {@code this} never leaks half-built).
+     */
+    @PostConstruct
+    void start() {
+        // A kept session that could not be renewed: reconcile its agent (it registers anew if present).
+        sessions.onLost(this::nudge);
         // An agent that keeps its own session registers and ends it without us: hear of it at once.
         changes.subscribe(new ChangeFeed.Listener() {
             @Override
@@ -90,10 +90,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
 
             @Override
             public void sessionChanged(AgentId agent) {
-                if (agents != null) {
-                    agents.byIndex(BY_AGENT_ID, agent.value())
-                            .forEach(a -> nudges.propagateEvent(ResourceID.fromResource(a)));
-                }
+                nudge(agent);
             }
 
             @Override
@@ -104,6 +101,13 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
                 }
             }
         });
+    }
+
+    /** Reconciles the StreamAgents naming {@code agent} soon. */
+    private void nudge(AgentId agent) {
+        if (agents != null) {
+            agents.byIndex(BY_AGENT_ID, agent.value()).forEach(a -> nudges.propagateEvent(ResourceID.fromResource(a)));
+        }
     }
 
     @Override
@@ -128,7 +132,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         try {
             registration = registration(agent.getSpec());
         } catch (IllegalArgumentException | NullPointerException e) {
-            return Resources.finish(agent, refused(previous, generation, INVALID, Conditions.INVALID_SPEC,
+            return Resources.finish(agent, AgentStatuses.refused(previous, generation, StreamAgentPhase.Invalid, Conditions.INVALID_SPEC,
                     "spec refused: " + e.getMessage(), now), null, context);
         }
         Optional<StreamAgent> owner = ownerOf(registration.agent().value());
@@ -136,25 +140,25 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             String message = "agent id " + registration.agent() + " is already used by StreamAgent "
                     + owner.get().getMetadata().getNamespace() + "/" + owner.get().getMetadata().getName()
                     + "; this one gets no session and no leases";
-            StreamAgentStatus next = refused(previous, generation, CONFLICT, Conditions.DUPLICATE_AGENT_ID, message, now);
+            StreamAgentStatus next = AgentStatuses.refused(previous, generation, StreamAgentPhase.Conflict, Conditions.DUPLICATE_AGENT_ID, message, now);
             if (!next.equals(previous)) {
                 events.warning(agent, Conditions.DUPLICATE_AGENT_ID, message);
             }
             return Resources.finish(agent, next, null, context);
         }
 
-        Presence presence = presence(agent, context.getSecondaryResource(Pod.class));
+        AgentStatuses.Presence presence = presence(agent, context.getSecondaryResource(Pod.class));
         Optional<Session> session = store.session(registration.agent());
         Duration recheck = null;
         boolean selfKept = agent.getSpec().getSessionKeeper() == SessionKeeper.Agent;
-        boolean present = presence == Presence.READY || presence == Presence.DRAINING;
+        boolean present = presence == AgentStatuses.Presence.READY || presence == AgentStatuses.Presence.DRAINING;
         if (present && !selfKept) {
             Session live = keepAlive(registration, session);
             session = Optional.of(live);
             recheck = registration.ttl().dividedBy(3); // to refresh the lease count; renewals run apart
         } else {
             sessions.drop(registration.agent());
-            if (presence == Presence.POD_GONE) {
+            if (presence == AgentStatuses.Presence.POD_GONE) {
                 // Only the incarnation this resource names: a newer one may be a replacement
                 // process's (same agent id), which must keep its session.
                 sessionToEnd(session, previous == null ? null : previous.getSessionEpoch())
@@ -170,12 +174,12 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
 
         int leaseCount = store.leasesHeldBy(registration.agent()).size();
         metrics.leasesHeld(registration.agent().value(), leaseCount);
-        StreamAgentStatus next = status(previous, generation, presence, session.orElse(null), leaseCount, selfKept, now);
+        StreamAgentStatus next = AgentStatuses.of(previous, generation, presence, session.orElse(null), leaseCount, selfKept, now);
         Duration settling = activity.untilSettled();
-        if (!settling.isZero() && onlyLeaseCountChanged(next, previous)) {
+        if (!settling.isZero() && AgentStatuses.onlyLeaseCountChanged(next, previous)) {
             // Leases are moving: the count is written once they have settled, not during the
             // burst (it would compete with the moves' own writes); the gauge above is current.
-            next = status(previous, generation, presence, session.orElse(null), previous.getLeaseCount(), selfKept, now);
+            next = AgentStatuses.of(previous, generation, presence, session.orElse(null), previous.getLeaseCount(), selfKept, now);
             Duration after = settling.plus(SETTLE_MARGIN);
             recheck = recheck == null || after.compareTo(recheck) < 0 ? after : recheck;
         }
@@ -185,11 +189,11 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     @Override
     public ErrorStatusUpdateControl<StreamAgent> updateErrorStatus(StreamAgent agent, Context<StreamAgent> context,
                                                                   Exception e) {
-        var unavailable = PartitionLeaseReconciler.storeUnavailable(e);
+        var unavailable = StoreErrors.unavailable(e);
         if (unavailable == null) {
             return ErrorStatusUpdateControl.defaultErrorProcessing();
         }
-        StreamAgentStatus next = copy(agent.getStatus());
+        StreamAgentStatus next = AgentStatuses.copy(agent.getStatus());
         Conditions.set(next, agent.getStatus(), Conditions.READY, false, Conditions.STORE_UNAVAILABLE,
                 "lease store unavailable, retrying with backoff: " + unavailable.getMessage(), clock.instant());
         if (next.equals(agent.getStatus())) {
@@ -203,7 +207,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     public DeleteControl cleanup(StreamAgent agent, Context<StreamAgent> context) {
         String id = agent.getSpec() == null ? null : agent.getSpec().getAgentId();
         boolean owns = id != null && agent.getStatus() != null && agent.getStatus().getSessionEpoch() != null
-                && !CONFLICT.equals(agent.getStatus().getPhase());
+                && agent.getStatus().getPhase() != StreamAgentPhase.Conflict;
         if (owns) {
             // Ends the session at once: its leases fail over now instead of after the timeout.
             // Only the incarnation this resource names: the current one may be a replacement
@@ -234,10 +238,9 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
 
     private AgentRegistration registration(StreamAgentSpec spec) {
         Objects.requireNonNull(spec, "spec is missing");
-        Duration ttl = spec.getSessionTimeoutSeconds() == null ? config.sessionTimeout()
-                : Duration.ofSeconds(spec.getSessionTimeoutSeconds());
+        Duration ttl = config.sessionTimeoutOf(spec);
         return new AgentRegistration(AgentId.of(Objects.requireNonNull(spec.getAgentId(), "spec.agentId is required")),
-                spec.getGroup() == null ? "default" : spec.getGroup(), spec.getZone(), spec.getAddress(), ttl);
+                spec.groupOrDefault(), spec.getZone(), spec.getAddress(), ttl);
     }
 
     /** Renews the live session of this incarnation, or opens a new one (new session epoch). */
@@ -259,21 +262,21 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         return registered;
     }
 
-    static Presence presence(StreamAgent agent, Optional<Pod> pod) {
+    static AgentStatuses.Presence presence(StreamAgent agent, Optional<Pod> pod) {
         boolean podBacked = agent.getMetadata().getOwnerReferences() != null && agent.getMetadata().getOwnerReferences()
                 .stream().map(OwnerReference::getKind).anyMatch("Pod"::equals);
-        Presence presence = Presence.READY;
+        AgentStatuses.Presence presence = AgentStatuses.Presence.READY;
         if (podBacked) {
             if (pod.isEmpty()) {
-                presence = Presence.POD_GONE;
+                presence = AgentStatuses.Presence.POD_GONE;
             } else if (pod.get().getMetadata().getDeletionTimestamp() != null) {
-                presence = Presence.DRAINING;
+                presence = AgentStatuses.Presence.DRAINING;
             } else if (!podReady(pod.get())) {
-                presence = Presence.POD_NOT_READY;
+                presence = AgentStatuses.Presence.POD_NOT_READY;
             }
         }
-        if (presence == Presence.READY && Boolean.TRUE.equals(agent.getSpec().getCordoned())) {
-            presence = Presence.DRAINING;
+        if (presence == AgentStatuses.Presence.READY && Boolean.TRUE.equals(agent.getSpec().getCordoned())) {
+            presence = AgentStatuses.Presence.DRAINING;
         }
         return presence;
     }
@@ -281,92 +284,6 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     static boolean podReady(Pod pod) {
         return pod.getStatus() != null && pod.getStatus().getConditions() != null && pod.getStatus().getConditions()
                 .stream().anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
-    }
-
-    private static StreamAgentStatus status(StreamAgentStatus previous, long generation, Presence presence,
-                                            Session session, int leaseCount, boolean selfKept, Instant now) {
-        StreamAgentStatus next = new StreamAgentStatus();
-        next.setObservedGeneration(generation);
-        if (previous != null) {
-            next.setConditions(previous.getConditions());
-        }
-        boolean live = session != null && session.live();
-        next.setSessionEpoch(session == null ? null : session.sessionEpoch());
-        next.setLeaseCount(leaseCount);
-        String reason;
-        String message;
-        if (presence == Presence.READY && live) {
-            next.setPhase(READY);
-            reason = Conditions.AGENT_READY;
-            message = "session " + session.sessionEpoch() + " live, renewed by the " + (selfKept ? "agent" : "operator");
-        } else if (presence == Presence.DRAINING && live) {
-            next.setPhase(DRAINING);
-            reason = Conditions.DRAINING;
-            message = "pod terminating or agent cordoned: its leases are being moved to other agents";
-        } else {
-            next.setPhase(LOST);
-            reason = presence == Presence.POD_GONE ? Conditions.POD_GONE
-                    : presence == Presence.POD_NOT_READY && live ? Conditions.POD_NOT_READY : Conditions.SESSION_EXPIRED;
-            message = switch (reason) {
-                case Conditions.POD_GONE -> "pod is gone: session ended, leases fail over";
-                case Conditions.POD_NOT_READY -> "pod is not Ready: session no longer renewed, expires at "
-                        + session.expiresAt();
-                default -> "session expired: leases fail over to other agents";
-            };
-        }
-        Conditions.set(next, previous, Conditions.READY, READY.equals(next.getPhase()), reason, message, now);
-        // Heartbeat is refreshed only along with another change: an idle cluster makes no API writes.
-        String heartbeat = session == null ? null : session.renewedAt().toString();
-        next.setLastHeartbeat(previous == null ? heartbeat : previous.getLastHeartbeat());
-        if (!sameExceptHeartbeat(next, previous)) {
-            next.setLastHeartbeat(heartbeat);
-        }
-        return next;
-    }
-
-    /** True when {@code next} differs from {@code previous} in its lease count (and heartbeat) only. */
-    static boolean onlyLeaseCountChanged(StreamAgentStatus next, StreamAgentStatus previous) {
-        if (previous == null || previous.getLeaseCount() == null || Objects.equals(next.getLeaseCount(), previous.getLeaseCount())) {
-            return false;
-        }
-        StreamAgentStatus probe = copy(next);
-        probe.setLeaseCount(previous.getLeaseCount());
-        return sameExceptHeartbeat(probe, previous);
-    }
-
-    private static boolean sameExceptHeartbeat(StreamAgentStatus next, StreamAgentStatus previous) {
-        if (previous == null) {
-            return false;
-        }
-        StreamAgentStatus probe = copy(next);
-        probe.setLastHeartbeat(previous.getLastHeartbeat());
-        return probe.equals(previous);
-    }
-
-    private static StreamAgentStatus refused(StreamAgentStatus previous, long generation, String phase, String reason,
-                                             String message, Instant now) {
-        StreamAgentStatus next = new StreamAgentStatus();
-        next.setObservedGeneration(generation);
-        if (previous != null) {
-            next.setConditions(previous.getConditions());
-        }
-        next.setPhase(phase);
-        next.setLeaseCount(0);
-        Conditions.set(next, previous, Conditions.READY, false, reason, message, now);
-        return next;
-    }
-
-    private static StreamAgentStatus copy(StreamAgentStatus s) {
-        StreamAgentStatus c = new StreamAgentStatus();
-        if (s != null) {
-            c.setPhase(s.getPhase());
-            c.setSessionEpoch(s.getSessionEpoch());
-            c.setLastHeartbeat(s.getLastHeartbeat());
-            c.setLeaseCount(s.getLeaseCount());
-            c.setObservedGeneration(s.getObservedGeneration());
-            c.setConditions(s.getConditions());
-        }
-        return c;
     }
 
     /** The StreamAgent that owns an agent id: the oldest one naming it. */

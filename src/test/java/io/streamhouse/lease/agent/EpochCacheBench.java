@@ -9,6 +9,7 @@ import io.streamhouse.lease.store.Database;
 import io.streamhouse.lease.store.LocalPostgres;
 import io.streamhouse.lease.store.PostgresLeaseStore;
 import io.streamhouse.lease.store.Validation;
+import io.streamhouse.lease.testing.Registrations;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -108,7 +109,7 @@ public class EpochCacheBench {
                     Duration.ofSeconds(5)));
             Database.migrate(ds);
             store = new PostgresLeaseStore(ds);
-            long session = store.register(new AgentRegistration(agent, "default", "", "", Duration.ofHours(1)))
+            long session = store.register(Registrations.registration(agent, Duration.ofHours(1)))
                     .sessionEpoch();
             store.acquire(AcquireRequest.ifFree(LeaseKey.of("orders-0", 0), agent, session), "Assigned");
         }

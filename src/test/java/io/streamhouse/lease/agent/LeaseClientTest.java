@@ -1,15 +1,17 @@
 package io.streamhouse.lease.agent;
 
+import static io.streamhouse.lease.testing.Eventually.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
+import io.streamhouse.lease.api.v1alpha1.PartitionLeasePhase;
 import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
 import io.streamhouse.lease.operator.Fixtures;
@@ -31,7 +33,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.sql.DataSource;
-import org.awaitility.core.ConditionFactory;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -75,10 +76,6 @@ class LeaseClientTest {
         opened.forEach(LeaseClient::close);
     }
 
-    static ConditionFactory eventually() {
-        return await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(20));
-    }
-
     String id(String name) {
         return name + "-" + ns;
     }
@@ -109,7 +106,7 @@ class LeaseClientTest {
         eventually().until(() -> {
             PartitionLease pl = client.resources(PartitionLease.class).inNamespace(ns).withName("p" + partition).get();
             return pl != null && pl.getStatus() != null && id(agentName).equals(pl.getStatus().getHolder())
-                    && pl.getStatus().getEpoch() == epoch && "Held".equals(pl.getStatus().getPhase());
+                    && pl.getStatus().getEpoch() == epoch && pl.getStatus().getPhase() == PartitionLeasePhase.Held;
         });
     }
 
@@ -164,7 +161,7 @@ class LeaseClientTest {
         // The StreamAgent shows the session the library opened.
         eventually().until(() -> {
             StreamAgent sa = client.resources(StreamAgent.class).inNamespace(ns).withName("a").get();
-            return sa.getStatus() != null && "Ready".equals(sa.getStatus().getPhase())
+            return sa.getStatus() != null && sa.getStatus().getPhase() == StreamAgentPhase.Ready
                     && sa.getStatus().getSessionEpoch() == a.sessionEpoch();
         });
     }
@@ -210,7 +207,7 @@ class LeaseClientTest {
         // b Ready first: otherwise the lease may go to a and then move to its pin at epoch 2.
         eventually().until(() -> {
             StreamAgent b = client.resources(StreamAgent.class).inNamespace(ns).withName("b").get();
-            return b.getStatus() != null && "Ready".equals(b.getStatus().getPhase());
+            return b.getStatus() != null && b.getStatus().getPhase() == StreamAgentPhase.Ready;
         });
         var lease = Fixtures.lease(ns, "p0", topic, 0, "g1");
         lease.getSpec().setPreferredAgent(id("b"));
@@ -455,7 +452,7 @@ class LeaseClientTest {
         client.resource(twin).create();
         eventually().until(() -> {
             StreamAgent t = client.resources(StreamAgent.class).inNamespace(ns).withName("twin").get();
-            return t.getStatus() != null && "Conflict".equals(t.getStatus().getPhase());
+            return t.getStatus() != null && t.getStatus().getPhase() == StreamAgentPhase.Conflict;
         });
 
         assertThatThrownBy(() -> library("twin", new Recorder())).isInstanceOf(IllegalStateException.class)

@@ -2,6 +2,8 @@ package io.streamhouse.lease.arch;
 
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 
+import com.tngtech.archunit.base.DescribedPredicate;
+import com.tngtech.archunit.core.domain.JavaClass;
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
@@ -51,5 +53,35 @@ class ArchitectureTest {
         noClasses().that().resideInAPackage("..lease.model..")
                 .should().dependOnClassesThat().resideOutsideOfPackages("java..", "..lease.model..")
                 .check(classes);
+    }
+
+    @Test
+    void assignmentDecidesWithoutTheStore() {
+        noClasses().that().resideInAPackage("..lease.assign..")
+                .should().dependOnClassesThat().resideInAPackage("..lease.store..")
+                .check(classes);
+    }
+
+    @Test
+    void theApiTypesDependOnNeitherTheOperatorNorTheStore() {
+        noClasses().that().resideInAPackage("..lease.api..")
+                .should().dependOnClassesThat().resideInAnyPackage("..lease.operator..", "..lease.store..",
+                        "..lease.agent..")
+                .check(classes);
+    }
+
+    @Test
+    void noReconcilerReachesIntoAnother() {
+        for (JavaClass reconciler : classes) {
+            String name = reconciler.getName();
+            if (!reconciler.getSimpleName().endsWith("Reconciler")) {
+                continue;
+            }
+            noClasses().that().haveFullyQualifiedName(name)
+                    .should().dependOnClassesThat(DescribedPredicate.describe("another reconciler",
+                            (JavaClass c) -> c.getSimpleName().endsWith("Reconciler") && !c.getName().equals(name)
+                                    && c.getPackageName().startsWith("io.streamhouse")))
+                    .check(classes);
+        }
     }
 }

@@ -77,7 +77,9 @@ public final class AssignBench {
 
     public static void main(String[] args) throws Exception {
         String spec = args.length > 0 && !args[0].isBlank() ? args[0] : "1000x10,1000x100,10000x10,10000x100";
-        Path jar = Path.of("target/quarkus-app/quarkus-run.jar");
+        // BENCH_JAR: another build of the operator, to compare two versions side by side.
+        String chosen = System.getenv("BENCH_JAR");
+        Path jar = Path.of(chosen == null || chosen.isBlank() ? "target/quarkus-app/quarkus-run.jar" : chosen);
         if (!Files.exists(jar)) {
             throw new IllegalStateException(jar + " is missing: run mvn package first (bench/assign-bench.sh does)");
         }

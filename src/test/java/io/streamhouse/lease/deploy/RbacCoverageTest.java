@@ -11,27 +11,29 @@ import io.fabric8.kubernetes.api.model.rbac.Role;
 import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
-import io.quarkus.test.kubernetes.client.KubernetesServer;
 import io.fabric8.mockwebserver.http.RecordedRequest;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.QuarkusTestProfile;
 import io.quarkus.test.junit.TestProfile;
+import io.quarkus.test.kubernetes.client.KubernetesServer;
 import io.quarkus.test.kubernetes.client.KubernetesTestServer;
 import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
-import io.streamhouse.lease.api.v1alpha1.PartitionLease;
-import io.streamhouse.lease.api.v1alpha1.StreamAgent;
-import io.streamhouse.lease.operator.Fixtures;
 import io.streamhouse.lease.agent.AgentIdentity;
 import io.streamhouse.lease.agent.LeaseClient;
+import io.streamhouse.lease.api.v1alpha1.PartitionLease;
+import io.streamhouse.lease.api.v1alpha1.PartitionLeasePhase;
 import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
+import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
+import io.streamhouse.lease.operator.Fixtures;
 import jakarta.inject.Inject;
-import javax.sql.DataSource;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
+import javax.sql.DataSource;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -82,7 +84,7 @@ class RbacCoverageTest {
             test.resource(Fixtures.lease(ns, "p0", "t-" + ns, 0, "g1")).create();
             var lease = test.resources(PartitionLease.class).inNamespace(ns).withName("p0");
             await().atMost(Duration.ofSeconds(30)).until(() -> lease.get().getStatus() != null
-                    && "Held".equals(lease.get().getStatus().getPhase()));
+                    && lease.get().getStatus().getPhase() == PartitionLeasePhase.Held);
             lease.delete(); // the Cleaner releases, then its finalizer goes
             await().atMost(Duration.ofSeconds(30)).until(() -> lease.get() == null);
             // An agent running the library, on a client of its own, holds a lease, releases it, stops.
@@ -100,7 +102,7 @@ class RbacCoverageTest {
             test.pods().inNamespace(ns).withName(pod.getMetadata().getName()).delete();
             var agent = test.resources(StreamAgent.class).inNamespace(ns).withName("agent-0");
             await().atMost(Duration.ofSeconds(30)).until(() -> agent.get() == null
-                    || agent.get().getStatus() != null && !"Ready".equals(agent.get().getStatus().getPhase()));
+                    || agent.get().getStatus() != null && agent.get().getStatus().getPhase() != StreamAgentPhase.Ready);
             // Events are written once leases have settled (LeaseActivity), at most 10 s later.
             await().atMost(Duration.ofSeconds(30)).until(() -> !test.v1().events().inNamespace(ns).list().getItems().isEmpty());
         }

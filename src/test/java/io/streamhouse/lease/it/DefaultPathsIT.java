@@ -28,6 +28,7 @@ import io.streamhouse.lease.agent.LeaseListener;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
 import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
 import io.streamhouse.lease.model.LeaseKey;
 import io.streamhouse.lease.operator.Fixtures;
 import io.streamhouse.lease.store.Database;
@@ -255,7 +256,7 @@ class DefaultPathsIT {
     StreamAgent readyStreamAgent(String namespace, String name) {
         eventually().until(() -> {
             StreamAgent a = client.resources(StreamAgent.class).inNamespace(namespace).withName(name).get();
-            return a != null && a.getStatus() != null && "Ready".equals(a.getStatus().getPhase());
+            return a != null && a.getStatus() != null && a.getStatus().getPhase() == StreamAgentPhase.Ready;
         });
         return client.resources(StreamAgent.class).inNamespace(namespace).withName(name).get();
     }

@@ -17,6 +17,7 @@ import io.quarkus.test.junit.TestProfile;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.operator.Fixtures;
+import io.streamhouse.lease.testing.Eventually;
 import jakarta.inject.Inject;
 import java.time.Duration;
 import java.time.Instant;
@@ -62,7 +63,7 @@ class RealApiServerIT {
 
     /** How long the real-server tests wait for the operator: generous, polled often. */
     static org.awaitility.core.ConditionFactory eventually() {
-        return await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200));
+        return Eventually.eventually(Duration.ofSeconds(60)); // watches on this server end every 5-10 s
     }
 
     GenericKubernetesResource raw(String yaml) {

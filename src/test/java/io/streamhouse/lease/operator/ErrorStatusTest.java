@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.javaoperatorsdk.operator.api.reconciler.ErrorStatusUpdateControl;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
+import io.streamhouse.lease.api.v1alpha1.PartitionLeasePhase;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeaseStatus;
 import io.streamhouse.lease.store.StoreUnavailableException;
 import java.time.Clock;
@@ -38,7 +39,7 @@ class ErrorStatusTest {
         status.setObservedGeneration(3L);
         status.setHolder("agent-1");
         status.setEpoch(7L);
-        status.setPhase("Held");
+        status.setPhase(PartitionLeasePhase.Held);
         status.setBoundKey("orders/0");
         Conditions.set(status, null, Conditions.HELD, true, Conditions.LEASE_ACQUIRED, "held", clock.instant().minusSeconds(60));
         Conditions.set(status, null, Conditions.READY, true, Conditions.LEASE_ACQUIRED, "held", clock.instant().minusSeconds(60));

@@ -8,6 +8,7 @@ import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
+import io.streamhouse.lease.api.v1alpha1.PartitionLeasePhase;
 import jakarta.inject.Inject;
 import java.net.URI;
 import java.net.URL;
@@ -45,7 +46,7 @@ class ObservabilityTest {
         client.resource(Fixtures.lease(ns, "p1", "t-" + ns, 1, "nobody")).create(); // a group with no agent
         var lease = client.resources(PartitionLease.class).inNamespace(ns).withName("p0");
         await().atMost(Duration.ofSeconds(30)).until(() -> lease.get().getStatus() != null
-                && "Held".equals(lease.get().getStatus().getPhase()));
+                && lease.get().getStatus().getPhase() == PartitionLeasePhase.Held);
 
         await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
             String body = get(metrics).body();

@@ -1,7 +1,7 @@
 package io.streamhouse.lease.operator;
 
+import static io.streamhouse.lease.testing.Eventually.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -10,10 +10,12 @@ import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
 import io.streamhouse.lease.api.v1alpha1.Condition;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
+import io.streamhouse.lease.api.v1alpha1.PartitionLeasePhase;
+import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
-import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.store.AcquireRequest;
 import io.streamhouse.lease.store.AgentRegistration;
 import io.streamhouse.lease.store.HistoryEntry;
@@ -23,7 +25,6 @@ import jakarta.inject.Inject;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.awaitility.core.ConditionFactory;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -53,10 +54,6 @@ class PartitionLeaseOperatorTest {
         topic = "orders-" + ns;
     }
 
-    static ConditionFactory eventually() {
-        return await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(50));
-    }
-
     String id(String name) {
         return name + "-" + ns;
     }
@@ -79,7 +76,7 @@ class PartitionLeaseOperatorTest {
 
     void awaitAgentReady(String name) {
         eventually().until(() -> agent(name) != null && agent(name).getStatus() != null
-                && "Ready".equals(agent(name).getStatus().getPhase()));
+                && agent(name).getStatus().getPhase() == StreamAgentPhase.Ready);
     }
 
     PartitionLease awaitHeldBy(String lease, String agentName, long epoch) {
@@ -121,7 +118,7 @@ class PartitionLeaseOperatorTest {
 
         Lease row = store.lease(LeaseKey.of(topic, 0)).orElseThrow();
         assertThat(row.holder()).isEqualTo(AgentId.of(id("a1")));
-        assertThat(held.getStatus().getPhase()).isEqualTo("Held");
+        assertThat(held.getStatus().getPhase()).isEqualTo(PartitionLeasePhase.Held);
         assertThat(held.getStatus().getBoundKey()).isEqualTo(topic + "/0");
         assertThat(held.getStatus().getAcquiredAt()).isEqualTo(row.acquiredAt().toString());
         assertThat(held.getStatus().getObservedGeneration()).isEqualTo(held.getMetadata().getGeneration());
@@ -138,7 +135,7 @@ class PartitionLeaseOperatorTest {
         eventually().untilAsserted(() -> {
             PartitionLease pl = get("p0");
             assertThat(pl.getStatus()).isNotNull();
-            assertThat(pl.getStatus().getPhase()).isEqualTo("Unassigned");
+            assertThat(pl.getStatus().getPhase()).isEqualTo(PartitionLeasePhase.Unassigned);
             assertThat(pl.getStatus().condition("Ready").getReason()).isEqualTo("NoEligibleAgent");
         });
         createAgent("a1");
@@ -169,7 +166,7 @@ class PartitionLeaseOperatorTest {
         PartitionLease moved = awaitHeldBy("p0", "b", 2);
         assertThat(moved.getStatus().getPreviousHolder()).isEqualTo(id("pod"));
         assertThat(moved.getStatus().getTransitions()).isEqualTo(2);
-        eventually().until(() -> "Lost".equals(agent("agent-pod").getStatus().getPhase()));
+        eventually().until(() -> agent("agent-pod").getStatus().getPhase() == StreamAgentPhase.Lost);
         assertThat(agent("agent-pod").getStatus().condition("Ready").getReason()).isEqualTo("PodGone");
     }
 
@@ -200,7 +197,7 @@ class PartitionLeaseOperatorTest {
         });
 
         awaitHeldBy("p0", "b", 2);
-        eventually().until(() -> "Draining".equals(agent("a").getStatus().getPhase()));
+        eventually().until(() -> agent("a").getStatus().getPhase() == StreamAgentPhase.Draining);
         List<HistoryEntry> history = store.history(LeaseKey.of(topic, 0));
         assertThat(history).extracting(HistoryEntry::reason).containsExactly("Assigned", "Moved");
     }
@@ -216,7 +213,7 @@ class PartitionLeaseOperatorTest {
         eventually().untilAsserted(() -> {
             PartitionLease second = get("second");
             assertThat(second.getStatus()).isNotNull();
-            assertThat(second.getStatus().getPhase()).isEqualTo("Conflict");
+            assertThat(second.getStatus().getPhase()).isEqualTo(PartitionLeasePhase.Conflict);
             assertThat(second.getStatus().condition("Ready").getReason()).isEqualTo("DuplicatePartition");
             assertThat(second.getStatus().condition("Ready").getMessage())
                     .isEqualTo("partition " + topic + "/0 is already managed by PartitionLease " + ns + "/first");
@@ -234,7 +231,7 @@ class PartitionLeaseOperatorTest {
     @Test
     void aSecondAgentWithTheSameIdGetsAConditionAndNoLeases() {
         client.resource(Fixtures.agent(ns, "first", id("same"), "g1")).create();
-        eventually().until(() -> agent("first").getStatus() != null && "Ready".equals(agent("first").getStatus().getPhase()));
+        eventually().until(() -> agent("first").getStatus() != null && agent("first").getStatus().getPhase() == StreamAgentPhase.Ready);
         long session = agent("first").getStatus().getSessionEpoch();
 
         client.resource(Fixtures.agent(ns, "second", id("same"), "g1")).create();
@@ -242,7 +239,7 @@ class PartitionLeaseOperatorTest {
         eventually().untilAsserted(() -> {
             StreamAgent second = agent("second");
             assertThat(second.getStatus()).isNotNull();
-            assertThat(second.getStatus().getPhase()).isEqualTo("Conflict");
+            assertThat(second.getStatus().getPhase()).isEqualTo(StreamAgentPhase.Conflict);
             assertThat(second.getStatus().condition("Ready").getReason()).isEqualTo("DuplicateAgentId");
             assertThat(second.getStatus().getSessionEpoch()).isNull();
         });
@@ -284,7 +281,7 @@ class PartitionLeaseOperatorTest {
 
         eventually().untilAsserted(() -> {
             PartitionLease pl = get("p0");
-            assertThat(pl.getStatus().getPhase()).isEqualTo("Invalid");
+            assertThat(pl.getStatus().getPhase()).isEqualTo(PartitionLeasePhase.Invalid);
             assertThat(pl.getStatus().condition("Ready").getReason()).isEqualTo("SpecImmutable");
         });
         assertThat(store.lease(LeaseKey.of(topic, 5))).isEmpty();
@@ -348,7 +345,7 @@ class PartitionLeaseOperatorTest {
         awaitHeldBy("p0", "b", 2);
         assertThat(client.pods().inNamespace(ns).withName("agent-pod").get().getMetadata().getDeletionTimestamp())
                 .as("moved while the pod still exists").isNotNull();
-        assertThat(agent("agent-pod").getStatus().getPhase()).isEqualTo("Draining");
+        assertThat(agent("agent-pod").getStatus().getPhase()).isEqualTo(StreamAgentPhase.Draining);
         assertThat(store.history(LeaseKey.of(topic, 0))).last().satisfies(h -> assertThat(h.reason()).isEqualTo("Moved"));
         client.pods().inNamespace(ns).withName("agent-pod").edit(p -> {
             p.getMetadata().setFinalizers(List.of());

@@ -9,6 +9,7 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
+import io.streamhouse.lease.testing.Registrations;
 import io.streamhouse.lease.testing.TestDatabases;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -75,7 +76,7 @@ class FencingProtocolTest {
     }
 
     Session register(AgentId agent, Duration ttl) {
-        return store.register(new AgentRegistration(agent, "default", "", "", ttl));
+        return store.register(Registrations.registration(agent, ttl));
     }
 
     static int insert(Connection c, AgentId writer, long session, long epoch) throws SQLException {
@@ -269,7 +270,7 @@ class FencingProtocolTest {
         config.setConnectionInitSql("SET synchronous_commit = off"); // an application's own choice
         try (HikariDataSource careless = new HikariDataSource(config)) {
             PostgresLeaseStore carelessStore = new PostgresLeaseStore(careless);
-            Session s = carelessStore.register(new AgentRegistration(a, "default", "", "", Duration.ofSeconds(30)));
+            Session s = carelessStore.register(Registrations.registration(a, Duration.ofSeconds(30)));
             carelessStore.acquire(AcquireRequest.ifFree(k0, a, s.sessionEpoch()), "Assigned");
             String inside = carelessStore.fenced(k0, a, s.sessionEpoch(), 1, c -> {
                 try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SHOW synchronous_commit")) {
@@ -304,7 +305,7 @@ class FencingProtocolTest {
         config.setAutoCommit(false);
         try (HikariDataSource manual = new HikariDataSource(config)) {
             PostgresLeaseStore manualStore = new PostgresLeaseStore(manual);
-            Session s = manualStore.register(new AgentRegistration(a, "default", "", "", Duration.ofSeconds(30)));
+            Session s = manualStore.register(Registrations.registration(a, Duration.ofSeconds(30)));
             assertThat(manualStore.renew(a, s.sessionEpoch())).isEqualTo(Renewal.RENEWED);
             manualStore.acquire(AcquireRequest.ifFree(k0, a, s.sessionEpoch()), "Assigned");
             Integer written = manualStore.fenced(k0, a, s.sessionEpoch(), 1, c -> insert(c, a, s.sessionEpoch(), 1));

@@ -11,6 +11,7 @@ import static org.awaitility.Awaitility.await;
 import com.zaxxer.hikari.HikariDataSource;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
+import io.streamhouse.lease.testing.Registrations;
 import io.streamhouse.lease.testing.TestDatabases;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -63,7 +64,7 @@ class PostgresLeaseStoreTest {
     }
 
     Session register(AgentId agent, Duration ttl) {
-        return store.register(new AgentRegistration(agent, "default", "", "", ttl));
+        return store.register(Registrations.registration(agent, ttl));
     }
 
     long count(String table) throws SQLException {
@@ -120,7 +121,7 @@ class PostgresLeaseStoreTest {
             assertThat(store.updateRegistration(new AgentRegistration(a, "other-group", "", "", TTL), s.sessionEpoch()))
                     .as("a group change needs a new incarnation").isFalse();
             store.expire(a, s.sessionEpoch());
-            assertThat(store.updateRegistration(new AgentRegistration(a, "default", "", "", TTL), s.sessionEpoch()))
+            assertThat(store.updateRegistration(Registrations.registration(a, TTL), s.sessionEpoch()))
                     .as("not on a dead session").isFalse();
         }
 

@@ -45,7 +45,7 @@ public final class LeaseTracker implements ResourceEventHandler<PartitionLease> 
     private void record(PartitionLease pl) {
         var s = pl.getStatus();
         String name = pl.getMetadata().getName();
-        Seen now = s == null ? new Seen(null, null, null) : new Seen(s.getHolder(), s.getEpoch(), s.getPhase());
+        Seen now = s == null ? new Seen(null, null, null) : new Seen(s.getHolder(), s.getEpoch(), s.getPhase() == null ? null : s.getPhase().name());
         seen.put(name, now);
         // A move is a new holder after another one, even with a moment of no holder between
         // (a release, then the next acquisition).

@@ -27,11 +27,11 @@ public class PartitionLeaseSpec {
     @JsonPropertyDescription("Partition number within the topic, from 0. Immutable.")
     private Integer partition;
 
-    @Default("default")
+    @Default(StreamAgentSpec.DEFAULT_GROUP)
     @Size(min = 1, max = 63)
     @Pattern("^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
     @JsonPropertyDescription("Group of StreamAgents (spec.group) in this namespace that may hold this lease.")
-    private String agentGroup = "default";
+    private String agentGroup = StreamAgentSpec.DEFAULT_GROUP;
 
     @Size(min = 1, max = 63)
     @Pattern("^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
@@ -60,6 +60,11 @@ public class PartitionLeaseSpec {
 
     public void setPartition(Integer partition) {
         this.partition = partition;
+    }
+
+    /** The agent group, {@link StreamAgentSpec#DEFAULT_GROUP} when unset: what every reader of the group must use. */
+    public String groupOrDefault() {
+        return agentGroup == null ? StreamAgentSpec.DEFAULT_GROUP : agentGroup;
     }
 
     public String getAgentGroup() {

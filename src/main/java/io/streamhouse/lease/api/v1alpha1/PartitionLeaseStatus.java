@@ -9,9 +9,6 @@ import java.util.Objects;
  */
 public class PartitionLeaseStatus extends ConditionedStatus {
 
-    /** The phase in which {@code holder} holds the lease at {@code epoch} with a live session. */
-    public static final String HELD = "Held";
-
     @JsonPropertyDescription("Agent id of the current holder, from the database; absent when nobody holds it.")
     private String holder;
 
@@ -30,7 +27,7 @@ public class PartitionLeaseStatus extends ConditionedStatus {
 
     @JsonPropertyDescription("Pending, Held, Unassigned (no eligible agent), Conflict (another PartitionLease"
             + " owns this partition) or Invalid (spec refused).")
-    private String phase;
+    private PartitionLeasePhase phase;
 
     @JsonPropertyDescription("topic/partition this resource is bound to; set on first reconcile, used to"
             + " refuse changes of topic or partition on servers that do not enforce immutability.")
@@ -101,11 +98,11 @@ public class PartitionLeaseStatus extends ConditionedStatus {
         this.transitions = transitions;
     }
 
-    public String getPhase() {
+    public PartitionLeasePhase getPhase() {
         return phase;
     }
 
-    public void setPhase(String phase) {
+    public void setPhase(PartitionLeasePhase phase) {
         this.phase = phase;
     }
 

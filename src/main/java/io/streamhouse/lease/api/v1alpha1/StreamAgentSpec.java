@@ -12,6 +12,15 @@ import java.util.Objects;
 /** Identity and placement of an agent. */
 public class StreamAgentSpec {
 
+    /** The group of agents and leases that name none (the CRDs' default for spec.group and spec.agentGroup). */
+    public static final String DEFAULT_GROUP = "default";
+
+    /**
+     * Session timeout of an agent whose spec sets none, in the operator's configuration syntax:
+     * the default of {@code streamhouse.agent.session-timeout} and of the agent library's builder.
+     */
+    public static final String DEFAULT_SESSION_TIMEOUT = "20s";
+
     @Required
     @Size(min = 1, max = 63)
     @Pattern("^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
@@ -19,11 +28,11 @@ public class StreamAgentSpec {
             + " streamhouse.io/holder label on the leases it holds.")
     private String agentId;
 
-    @Default("default")
+    @Default(DEFAULT_GROUP)
     @Size(min = 1, max = 63)
     @Pattern("^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
     @JsonPropertyDescription("Agent group; the agent may hold leases whose spec.agentGroup matches.")
-    private String group = "default";
+    private String group = DEFAULT_GROUP;
 
     @Size(max = 63)
     @JsonPropertyDescription("Failure zone (from the node's topology.kubernetes.io/zone for pods);"
@@ -69,6 +78,11 @@ public class StreamAgentSpec {
 
     public void setAgentId(String agentId) {
         this.agentId = agentId;
+    }
+
+    /** The group, {@link #DEFAULT_GROUP} when unset: what every reader of the group must use. */
+    public String groupOrDefault() {
+        return group == null ? DEFAULT_GROUP : group;
     }
 
     public String getGroup() {

@@ -6,17 +6,10 @@ import java.util.Objects;
 /** The agent's session as the operator last saw it; written only when something changes. */
 public class StreamAgentStatus extends ConditionedStatus {
 
-    /** Phases (status.phase): the operator writes them, the agent library and tools read them. */
-    public static final String READY = "Ready";
-    public static final String DRAINING = "Draining";
-    public static final String LOST = "Lost";
-    public static final String CONFLICT = "Conflict";
-    public static final String INVALID = "Invalid";
-
     @JsonPropertyDescription("Ready (may hold leases), Draining (leases being moved away: pod terminating"
             + " or cordoned), Lost (session expired or pod gone) or Conflict (agent id used by another"
             + " StreamAgent).")
-    private String phase;
+    private StreamAgentPhase phase;
 
     @JsonPropertyDescription("Incarnation number of the agent's current session in the database.")
     private Long sessionEpoch;
@@ -28,11 +21,11 @@ public class StreamAgentStatus extends ConditionedStatus {
     @JsonPropertyDescription("Number of leases this agent holds.")
     private Integer leaseCount;
 
-    public String getPhase() {
+    public StreamAgentPhase getPhase() {
         return phase;
     }
 
-    public void setPhase(String phase) {
+    public void setPhase(StreamAgentPhase phase) {
         this.phase = phase;
     }
 
