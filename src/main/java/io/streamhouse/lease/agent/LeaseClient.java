@@ -230,8 +230,9 @@ public final class LeaseClient implements AutoCloseable {
         }
         try {
             onEventThread(() -> {
-                List<LeaseKey> released = releaseEverything(SHUTDOWN);
-                store.expire(agent, held.session());
+                held.all().forEach(h -> revoke(h, LeaseListener.Reason.RELEASED));
+                // One transaction: released and ended together, so no lease can come back to us in between.
+                List<LeaseKey> released = store.shutdown(agent, held.session(), SHUTDOWN);
                 LOG.log(System.Logger.Level.INFO, "agent " + agent + " closed: released " + released.size()
                         + " lease(s), session " + held.session() + " ended");
                 return null;

@@ -41,6 +41,7 @@ final class LeaseSql {
     static final String RELEASE = "SELECT lease_release(?, ?, ?, ?, ?, ?)";
 
     static final String RELEASE_ALL = "SELECT * FROM lease_release_all(?, ?, ?)";
+    static final String SHUTDOWN = "SELECT * FROM lease_shutdown(?, ?, ?)";
 
     // The fence: the first statement of a fenced transaction (see lease_fence for what it does).
     static final String FENCE = "SELECT lease_fence(?, ?, ?, ?, ?)";

@@ -56,6 +56,14 @@ public interface LeaseStore {
     /** Releases every lease held by this incarnation of the agent; returns what was released. */
     List<LeaseKey> releaseAll(AgentId holder, long sessionEpoch, String reason);
 
+    /**
+     * A graceful shutdown in one transaction: ends the session and releases every lease it holds
+     * (history reason {@code reason}); returns the released leases. Done as two steps, the agent
+     * could be given a lease back between the release and the end, which would then wait for a
+     * failover.
+     */
+    List<LeaseKey> shutdown(AgentId holder, long sessionEpoch, String reason);
+
     /** Whether this incarnation ({@code agent}, {@code sessionEpoch}) may write with {@code epoch} now. */
     Validation validate(LeaseKey key, AgentId agent, long sessionEpoch, long epoch);
 

@@ -229,9 +229,18 @@ public final class PostgresLeaseStore implements LeaseStore {
 
     @Override
     public List<LeaseKey> releaseAll(AgentId holder, long sessionEpoch, String reason) {
+        return releaseAll("release all leases of ", LeaseSql.RELEASE_ALL, holder, sessionEpoch, reason);
+    }
+
+    @Override
+    public List<LeaseKey> shutdown(AgentId holder, long sessionEpoch, String reason) {
+        return releaseAll("shut down ", LeaseSql.SHUTDOWN, holder, sessionEpoch, reason);
+    }
+
+    private List<LeaseKey> releaseAll(String what, String sql, AgentId holder, long sessionEpoch, String reason) {
         Objects.requireNonNull(holder, "holder");
         Names.reason(reason);
-        return query("release all leases of " + holder, LeaseSql.RELEASE_ALL, ps -> {
+        return query(what + holder, sql, ps -> {
             ps.setString(1, holder.value());
             ps.setLong(2, sessionEpoch);
             ps.setString(3, reason);

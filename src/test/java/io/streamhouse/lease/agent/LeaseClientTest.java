@@ -20,6 +20,7 @@ import io.streamhouse.lease.store.HistoryEntry;
 import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.store.Validation;
 import io.streamhouse.lease.testing.CuttableDataSource;
+import io.streamhouse.lease.testing.Namespaces;
 import jakarta.inject.Inject;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -30,7 +31,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterEach;
@@ -47,7 +47,6 @@ import org.junit.jupiter.api.Test;
 @org.junit.jupiter.api.extension.ExtendWith(io.streamhouse.lease.testing.DumpThreadsOnTimeout.class)
 class LeaseClientTest {
 
-    static final AtomicInteger RUN = new AtomicInteger();
     static final Duration TTL = Duration.ofSeconds(3);
 
     @Inject
@@ -63,8 +62,7 @@ class LeaseClientTest {
 
     @BeforeEach
     void isolate() throws SQLException {
-        int n = RUN.incrementAndGet();
-        ns = "lib" + n + "-" + System.nanoTime() % 100000;
+        ns = Namespaces.unique("lib");
         topic = "events-" + ns;
         try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
             s.execute("CREATE TABLE IF NOT EXISTS agent_write (topic text, partition int, epoch bigint, seq bigint)");

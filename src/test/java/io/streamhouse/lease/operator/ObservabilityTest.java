@@ -9,6 +9,7 @@ import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeasePhase;
+import io.streamhouse.lease.testing.Namespaces;
 import jakarta.inject.Inject;
 import java.net.URI;
 import java.net.URL;
@@ -39,7 +40,7 @@ class ObservabilityTest {
 
     @Test
     void metricsShowTransitionsLeasesPerAgentCasLatencyAndReconciles() throws Exception {
-        String ns = "obs-" + System.nanoTime() % 100000;
+        String ns = Namespaces.unique("obs-");
         String agentId = "agent-" + ns;
         client.resource(Fixtures.agent(ns, "a", agentId, "g1")).create();
         client.resource(Fixtures.lease(ns, "p0", "t-" + ns, 0, "g1")).create();

@@ -3,9 +3,7 @@ package io.streamhouse.lease.operator;
 import static io.streamhouse.lease.testing.Eventually.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.Pod;
-import io.fabric8.kubernetes.client.KubernetesClient;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
 import io.streamhouse.lease.api.v1alpha1.Condition;
@@ -20,94 +18,20 @@ import io.streamhouse.lease.store.AcquireRequest;
 import io.streamhouse.lease.store.AgentRegistration;
 import io.streamhouse.lease.store.HistoryEntry;
 import io.streamhouse.lease.store.Lease;
-import io.streamhouse.lease.store.LeaseStore;
-import jakarta.inject.Inject;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Every reconcile flow, on the Fabric8 mock API server (CRUD) and the real embedded PostgreSQL.
- * Each test works in its own namespace, topic and agent ids, so tests never see each other.
+ * PartitionLease behaviour, every reconcile flow, on the Fabric8 mock API server (CRUD) and the
+ * real embedded PostgreSQL. Each test works in its own namespace, topic and agent ids
+ * ({@link OperatorTestSupport}), so tests never see each other.
  */
 @QuarkusTest
 @WithKubernetesTestServer
 @org.junit.jupiter.api.extension.ExtendWith(io.streamhouse.lease.testing.DumpThreadsOnTimeout.class)
-class PartitionLeaseOperatorTest {
-
-    static final AtomicInteger RUN = new AtomicInteger();
-
-    @Inject
-    KubernetesClient client;
-    @Inject
-    LeaseStore store;
-
-    String ns;
-    String topic;
-
-    @BeforeEach
-    void isolate() {
-        int n = RUN.incrementAndGet();
-        ns = "t" + n + "-" + System.nanoTime() % 100000;
-        topic = "orders-" + ns;
-    }
-
-    String id(String name) {
-        return name + "-" + ns;
-    }
-
-    StreamAgent createAgent(String name) {
-        return client.resource(Fixtures.agent(ns, name, id(name), "g1")).create();
-    }
-
-    PartitionLease createLease(String name, int partition) {
-        return client.resource(Fixtures.lease(ns, name, topic, partition, "g1")).create();
-    }
-
-    PartitionLease get(String name) {
-        return client.resources(PartitionLease.class).inNamespace(ns).withName(name).get();
-    }
-
-    StreamAgent agent(String name) {
-        return client.resources(StreamAgent.class).inNamespace(ns).withName(name).get();
-    }
-
-    void awaitAgentReady(String name) {
-        eventually().until(() -> agent(name) != null && agent(name).getStatus() != null
-                && agent(name).getStatus().getPhase() == StreamAgentPhase.Ready);
-    }
-
-    PartitionLease awaitHeldBy(String lease, String agentName, long epoch) {
-        eventually().untilAsserted(() -> {
-            PartitionLease pl = get(lease);
-            assertThat(pl.getStatus()).isNotNull();
-            assertThat(pl.getStatus().getHolder()).isEqualTo(id(agentName));
-            assertThat(pl.getStatus().getEpoch()).isEqualTo(epoch);
-            assertThat(pl.getStatus().condition("Held").getStatus()).isEqualTo("True");
-            assertThat(pl.getMetadata().getLabels()).containsEntry(PartitionLease.HOLDER_LABEL, id(agentName));
-        });
-        return get(lease);
-    }
-
-    List<String> eventMessages(String involved) {
-        return client.v1().events().inNamespace(ns).list().getItems().stream()
-                .filter(e -> involved.equals(e.getInvolvedObject().getName())).map(Event::getMessage).toList();
-    }
-
-    /** An agent pod (agent id "pod") holding lease p0 at epoch 1, and a hand-applied agent "b" ready to take over. */
-    Pod podAgentHoldingP0WithStandbyB() {
-        Fixtures.node(client, "node-" + ns, "zone-a");
-        Pod pod = Fixtures.readyAgentPod(client, ns, "agent-pod", id("pod"), "g1", "node-" + ns);
-        awaitAgentReady("agent-pod");
-        createLease("p0", 0);
-        awaitHeldBy("p0", "pod", 1);
-        createAgent("b");
-        awaitAgentReady("b");
-        return pod;
-    }
-
+class PartitionLeaseOperatorTest extends OperatorTestSupport {
     @Test
     void assignsALeaseAndProjectsTheRowIntoStatusLabelAndEvent() {
         createAgent("a1");
@@ -229,28 +153,6 @@ class PartitionLeaseOperatorTest {
     }
 
     @Test
-    void aSecondAgentWithTheSameIdGetsAConditionAndNoLeases() {
-        client.resource(Fixtures.agent(ns, "first", id("same"), "g1")).create();
-        eventually().until(() -> agent("first").getStatus() != null && agent("first").getStatus().getPhase() == StreamAgentPhase.Ready);
-        long session = agent("first").getStatus().getSessionEpoch();
-
-        client.resource(Fixtures.agent(ns, "second", id("same"), "g1")).create();
-
-        eventually().untilAsserted(() -> {
-            StreamAgent second = agent("second");
-            assertThat(second.getStatus()).isNotNull();
-            assertThat(second.getStatus().getPhase()).isEqualTo(StreamAgentPhase.Conflict);
-            assertThat(second.getStatus().condition("Ready").getReason()).isEqualTo("DuplicateAgentId");
-            assertThat(second.getStatus().getSessionEpoch()).isNull();
-        });
-        assertThat(store.session(AgentId.of(id("same"))).orElseThrow().sessionEpoch()).isEqualTo(session);
-
-        // The refused duplicate must not disturb assignment in its group.
-        createLease("p0", 0);
-        awaitHeldBy("p0", "same", 1);
-    }
-
-    @Test
     void changingThePinMovesTheLease() {
         createAgent("a");
         createAgent("b");
@@ -329,29 +231,6 @@ class PartitionLeaseOperatorTest {
 
         awaitHeldBy("p0", "b", 2);
         assertThat(held.getStatus().getEpoch()).isEqualTo(1);
-    }
-
-    @Test
-    void aTerminatingPodIsDrainedWhileItStillExists() {
-        Pod pod = podAgentHoldingP0WithStandbyB();
-        // A finalizer keeps the pod Terminating, as a kubelet would while the container stops.
-        client.pods().inNamespace(ns).withName("agent-pod").edit(p -> {
-            p.getMetadata().setFinalizers(List.of("test.streamhouse.io/hold"));
-            return p;
-        });
-
-        client.pods().inNamespace(ns).withName("agent-pod").delete();
-
-        awaitHeldBy("p0", "b", 2);
-        assertThat(client.pods().inNamespace(ns).withName("agent-pod").get().getMetadata().getDeletionTimestamp())
-                .as("moved while the pod still exists").isNotNull();
-        assertThat(agent("agent-pod").getStatus().getPhase()).isEqualTo(StreamAgentPhase.Draining);
-        assertThat(store.history(LeaseKey.of(topic, 0))).last().satisfies(h -> assertThat(h.reason()).isEqualTo("Moved"));
-        client.pods().inNamespace(ns).withName("agent-pod").edit(p -> {
-            p.getMetadata().setFinalizers(List.of());
-            return p;
-        });
-        assertThat(pod.getMetadata().getName()).isEqualTo("agent-pod");
     }
 
     @Test

@@ -355,8 +355,7 @@ final class SafetyInvariants {
      */
     private static void checkSessionAtCommit(Write w, List<SessionVersion> versions, Duration commitSlack,
                                              List<String> violations) {
-        long committed = w.committed().getTime();
-        long slack = commitSlack.toMillis();
+        java.time.Instant committed = w.committed().toInstant(); // microseconds, as PostgreSQL stamps them
         SessionVersion mine = null;
         SessionVersion replaced = null;
         for (SessionVersion v : versions) {
@@ -372,14 +371,15 @@ final class SafetyInvariants {
         }
         if (mine == null) {
             violations.add(w.describe() + ": committed at " + w.committed() + ", before that session existed");
-        } else if (replaced != null && committed > replaced.committed().getTime() + slack) {
+        } else if (replaced != null && committed.isAfter(replaced.committed().toInstant().plus(commitSlack))) {
             violations.add(w.describe() + ": committed at " + w.committed() + ", after session " + replaced.session()
                     + " replaced it at " + replaced.committed());
-        } else if (mine.ended() != null && committed > mine.ended().getTime() + slack) {
+        } else if (mine.ended() != null && committed.isAfter(mine.ended().toInstant().plus(commitSlack))) {
             violations.add(w.describe() + ": committed at " + w.committed() + ", after its session ended at "
                     + mine.ended());
-        } else if (committed > mine.expires().getTime() + slack) {
-            violations.add(w.describe() + ": committed at " + w.committed() + ", " + (committed - mine.expires().getTime())
+        } else if (committed.isAfter(mine.expires().toInstant().plus(commitSlack))) {
+            violations.add(w.describe() + ": committed at " + w.committed() + ", "
+                    + Duration.between(mine.expires().toInstant(), committed).toMillis()
                     + " ms after its session expired at " + mine.expires());
         }
     }

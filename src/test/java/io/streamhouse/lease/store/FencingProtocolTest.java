@@ -10,7 +10,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
 import io.streamhouse.lease.testing.Registrations;
-import io.streamhouse.lease.testing.TestDatabases;
+import io.streamhouse.lease.testing.StoreDatabase;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -27,11 +27,10 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The interleavings the fence exists for, produced on purpose against a real PostgreSQL: a
@@ -41,6 +40,10 @@ import org.junit.jupiter.api.Test;
  */
 class FencingProtocolTest {
 
+    @RegisterExtension
+    static final StoreDatabase db = new StoreDatabase("fencing", 12,
+            List.of("CREATE TABLE fenced_rows (writer text NOT NULL, session bigint NOT NULL, epoch bigint NOT NULL)"),
+            List.of("fenced_rows"));
     static HikariDataSource dataSource;
     static PostgresLeaseStore store;
     final ExecutorService executor = Executors.newCachedThreadPool();
@@ -49,25 +52,10 @@ class FencingProtocolTest {
     final AgentId b = AgentId.of("agent-b");
     final LeaseKey k0 = LeaseKey.of("fenced", 0);
 
-    @BeforeAll
-    static void startDatabase() {
-        dataSource = TestDatabases.fresh("fencing", 12);
-        store = new PostgresLeaseStore(dataSource);
-    }
-
-    @AfterAll
-    static void closePool() {
-        dataSource.close();
-    }
-
     @BeforeEach
-    void emptyTables() throws SQLException {
-        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
-            s.execute("TRUNCATE agent_session, partition_lease, lease_history");
-            s.execute("CREATE TABLE IF NOT EXISTS fenced_rows (writer text NOT NULL, session bigint NOT NULL,"
-                    + " epoch bigint NOT NULL)");
-            s.execute("TRUNCATE fenced_rows");
-        }
+    void useTheDatabase() {
+        dataSource = db.dataSource();
+        store = db.store();
     }
 
     @AfterEach

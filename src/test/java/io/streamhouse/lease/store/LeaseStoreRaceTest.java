@@ -6,7 +6,8 @@ import static org.awaitility.Awaitility.await;
 import com.zaxxer.hikari.HikariDataSource;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
-import io.streamhouse.lease.testing.TestDatabases;
+import io.streamhouse.lease.testing.Registrations;
+import io.streamhouse.lease.testing.StoreDatabase;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -28,47 +29,34 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Concurrency: the CAS has one winner per epoch, and a stale writer never commits. */
 @org.junit.jupiter.api.extension.ExtendWith(io.streamhouse.lease.testing.DumpThreadsOnTimeout.class)
 class LeaseStoreRaceTest {
 
     static final int THREADS = 8;
+    @RegisterExtension
+    static final StoreDatabase db = new StoreDatabase("race", THREADS + 4,
+            List.of("CREATE TABLE fenced_log (id bigserial, writer text NOT NULL, seq integer NOT NULL, epoch bigint NOT NULL)"),
+            List.of("fenced_log"));
     static HikariDataSource dataSource;
     static PostgresLeaseStore store;
 
     final LeaseKey key = LeaseKey.of("contended", 0);
 
-    @BeforeAll
-    static void startDatabase() {
-        dataSource = TestDatabases.fresh("race", THREADS + 4);
-        store = new PostgresLeaseStore(dataSource);
-    }
-
-    @AfterAll
-    static void closePool() {
-        dataSource.close();
-    }
-
     @BeforeEach
-    void emptyTables() throws SQLException {
-        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
-            s.execute("TRUNCATE agent_session, partition_lease, lease_history");
-            s.execute("CREATE TABLE IF NOT EXISTS fenced_log (id bigserial, writer text NOT NULL,"
-                    + " seq integer NOT NULL, epoch bigint NOT NULL)");
-            s.execute("TRUNCATE fenced_log");
-        }
+    void useTheDatabase() {
+        dataSource = db.dataSource();
+        store = db.store();
     }
 
     List<Session> registerAgents(int n) {
         List<Session> sessions = new ArrayList<>();
         for (int i = 0; i < n; i++) {
-            sessions.add(store.register(new AgentRegistration(AgentId.of("racer-" + i), "default", "", "",
-                    Duration.ofMinutes(5))));
+            sessions.add(store.register(Registrations.registration(AgentId.of("racer-" + i), Duration.ofMinutes(5))));
         }
         return sessions;
     }

@@ -12,7 +12,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
 import io.streamhouse.lease.testing.Registrations;
-import io.streamhouse.lease.testing.TestDatabases;
+import io.streamhouse.lease.testing.StoreDatabase;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -23,16 +23,17 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Every store operation and its error cases, against a real PostgreSQL. */
 class PostgresLeaseStoreTest {
 
     static final Duration TTL = Duration.ofSeconds(30);
+    @RegisterExtension
+    static final StoreDatabase db = new StoreDatabase("store", 8);
     static HikariDataSource dataSource;
     static PostgresLeaseStore store;
 
@@ -40,23 +41,10 @@ class PostgresLeaseStoreTest {
     final AgentId b = AgentId.of("agent-b");
     final LeaseKey p0 = LeaseKey.of("orders", 0);
 
-    @BeforeAll
-    static void startDatabase() {
-        dataSource = TestDatabases.fresh("store", 8);
-        store = new PostgresLeaseStore(dataSource);
-    }
-
-    @AfterAll
-    static void closePool() {
-        dataSource.close();
-    }
-
     @BeforeEach
-    void emptyTables() throws SQLException {
-        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
-            // TRUNCATE is not a row-level DELETE, so the append-only trigger lets tests reset.
-            s.execute("TRUNCATE agent_session, partition_lease, lease_history");
-        }
+    void useTheDatabase() {
+        dataSource = db.dataSource();
+        store = db.store();
     }
 
     Session register(AgentId agent) {
@@ -358,6 +346,24 @@ class PostgresLeaseStoreTest {
 
     @Nested
     class Release {
+
+        @Test
+        void aShutdownEndsTheSessionAndReleasesEverythingAtOnce() {
+            Session sa = register(a);
+            LeaseKey p1 = LeaseKey.of("orders", 1);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+            store.acquire(AcquireRequest.ifFree(p1, a, sa.sessionEpoch()), "Assigned");
+
+            assertThat(store.shutdown(a, sa.sessionEpoch(), "Shutdown")).containsExactly(p0, p1);
+
+            assertThat(store.session(a).orElseThrow().live()).isFalse();
+            assertThat(store.lease(p0).orElseThrow().holder()).isNull();
+            assertThat(store.history(p1)).extracting(HistoryEntry::reason).containsExactly("Assigned", "Shutdown");
+            // Not live any more: nothing can be given back to it.
+            assertThat(store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned").outcome())
+                    .isEqualTo(AcquireResult.Outcome.AGENT_NOT_LIVE);
+            assertThat(store.shutdown(a, sa.sessionEpoch(), "Shutdown")).as("twice: nothing left").isEmpty();
+        }
 
         @Test
         void theHolderReleasesAtItsEpochAndTheNextHolderGetsEpochPlusOne() {
