@@ -149,7 +149,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         return List.of(agents, nudges);
     }
 
-    /** Validate, wait for the plan, decide and compare-and-swap, then project the row into the resource. */
+    /** Validate, wait for the group to be planned, plan, decide, compare-and-swap, and project the row into the resource. */
     @Override
     public UpdateControl<PartitionLease> reconcile(PartitionLease resource, Context<PartitionLease> context) {
         Instant now = clock.instant();
@@ -161,9 +161,16 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         if (notPlannedYet.isPresent()) {
             return UpdateControl.<PartitionLease>noUpdate().rescheduleAfter(notPlannedYet.get());
         }
-        Outcome outcome = decideAndSwap(resource, valid.key(), now);
-        if (outcome.deferred() != null) {
-            return UpdateControl.<PartitionLease>noUpdate().rescheduleAfter(outcome.deferred());
+        LeaseKey key = valid.key();
+        Lease row = store.lease(key).orElse(null);
+        Outcome outcome = waitForHolder(resource, row);
+        if (outcome == null) {
+            Plan plan = plan(resource, key, row);
+            if (plan.deferred() != null) {
+                return UpdateControl.<PartitionLease>noUpdate().rescheduleAfter(plan.deferred());
+            }
+            HolderChoice.Decision decision = decide(plan, row);
+            outcome = swap(resource, key, row, plan, decision, now);
         }
         return project(resource, context, valid, outcome, now);
     }
@@ -179,15 +186,11 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     }
 
     /**
-     * What deciding and the compare-and-swap left: the row (null when never written), why nobody
-     * holds it, the handoff asked for, when to look again; {@code deferred} when the plan is not
-     * ready and nothing is written.
+     * What the compare-and-swap (or the wait for an expired holder) left: the row (null when never
+     * written), why nobody holds it, the handoff asked for, and when to look again.
      */
     private record Outcome(Lease row, String unheldReason, String unheldMessage, MoveLimiter.Move handoff,
-                           Duration recheck, Duration deferred) {
-        static Outcome deferredBy(Duration d) {
-            return new Outcome(null, null, null, null, null, d);
-        }
+                           Duration recheck) {
     }
 
     /** Step 1: the spec is valid, its partition has not changed, and this resource owns the partition. */
@@ -233,28 +236,35 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         return planner.untilPlanned(namespaced(resource, group(resource.getSpec())), key);
     }
 
-    /**
-     * Steps 3 and 4: read the row, choose the holder the plan wants, and move the lease there by
-     * compare-and-swap: a failover (batched), a free lease, a handoff asked of a live holder, or
-     * a move taken over.
-     */
-    private Outcome decideAndSwap(PartitionLease resource, LeaseKey key, Instant now) {
-        Lease row = store.lease(key).orElse(null);
-        if (row != null) {
-            planner.observed(key, row.holder(), row.holderLive(), row.epoch());
+    /** The group's plan as it concerns one lease: its target, and the agents it was made with. */
+    private record Plan(String namespace, String group, Map<AgentId, AgentView> views, GroupPlanner.Planned planned,
+                        AgentId target, Supplier<GroupPlanner.Planned> replan, Duration recheck, Duration deferred) {
+        static Plan deferredBy(Duration d) {
+            return new Plan(null, null, null, null, null, null, null, d);
         }
+    }
+
+    /**
+     * With failoverDelaySeconds, a lease whose holder's session expired waits for that holder to
+     * come back: the outcome to show while it does, or null to decide now.
+     */
+    private Outcome waitForHolder(PartitionLease resource, Lease row) {
+        if (row != null) {
+            planner.observed(row.key(), row.holder(), row.holderLive(), row.epoch());
+        }
+        AgentId holder = row == null ? null : row.holder();
+        Duration wait = failoverWait(resource, holder, row != null && row.holderLive());
+        return wait == null ? null : new Outcome(row, Conditions.WAITING_FOR_HOLDER, "session of " + holder
+                + " expired; keeping the lease for it for " + resource.getSpec().getFailoverDelaySeconds()
+                + "s after expiry (failoverDelaySeconds)", null, wait);
+    }
+
+    /** Step 3, plan: where the group's plan (re-planned if its target can no longer take leases) puts this lease. */
+    private Plan plan(PartitionLease resource, LeaseKey key, Lease row) {
         String namespace = resource.getMetadata().getNamespace();
         String groupName = group(resource.getSpec());
         AgentId holder = row == null ? null : row.holder();
         boolean holderLive = row != null && row.holderLive();
-        String unheldMessage = "no live, uncordoned StreamAgent in group " + groupName + " of namespace " + namespace;
-
-        Duration wait = failoverWait(resource, holder, holderLive);
-        if (wait != null) {
-            return new Outcome(row, Conditions.WAITING_FOR_HOLDER, "session of " + holder + " expired; keeping the lease"
-                    + " for it for " + resource.getSpec().getFailoverDelaySeconds() + "s after expiry (failoverDelaySeconds)",
-                    null, wait, null);
-        }
         List<AgentView> group = groupViews(namespace, groupName);
         Map<AgentId, AgentView> views = new HashMap<>();
         group.forEach(v -> views.put(v.id(), v));
@@ -264,7 +274,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         GroupPlanner.Planned planned = planner.plan(planKey, key, planHolder(holder, holderLive, views),
                 () -> leaseInputs(namespace, groupName, views), () -> AgentViews.inputs(groupName, group));
         if (!planned.upToDate() && !planned.plan().target().containsKey(key)) {
-            return Outcome.deferredBy(GroupPlanner.DEBOUNCE); // new since the last plan: the next one places it
+            return Plan.deferredBy(GroupPlanner.DEBOUNCE); // new since the last plan: the next one places it
         }
         Duration recheck = planned.upToDate() ? null : GroupPlanner.DEBOUNCE; // acted on a plan older than the last change
         AgentId target = planned.plan().target().get(key);
@@ -274,13 +284,29 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             planned = replan.get();
             target = planned.plan().target().get(key);
         }
-        HolderChoice.Decision decision = HolderChoice.toward(target == null ? null : views.get(target), holder, holderLive);
+        return new Plan(namespace, groupName, views, planned, target, replan, recheck, null);
+    }
 
+    /** Step 4, decide: keep, acquire (free or dead holder), take over from a live holder, or nowhere to go. */
+    private static HolderChoice.Decision decide(Plan plan, Lease row) {
+        return HolderChoice.toward(plan.target() == null ? null : plan.views().get(plan.target()),
+                row == null ? null : row.holder(), row != null && row.holderLive());
+    }
+
+    /**
+     * Step 5, compare-and-swap: a failover (batched), a free lease, or a planned move (a handoff
+     * asked of a live holder, or taken over); none when the decision is to keep.
+     */
+    private Outcome swap(PartitionLease resource, LeaseKey key, Lease row, Plan plan, HolderChoice.Decision decision,
+                         Instant now) {
+        AgentId holder = row == null ? null : row.holder();
+        boolean holderLive = row != null && row.holderLive();
+        Duration recheck = plan.recheck();
         AcquireResult result = null;
         MoveLimiter.Move handoff = null;
         boolean movePending = false;
         if (decision instanceof HolderChoice.Decision.Acquire acquire && acquire.takeOver()) {
-            LeaseMoves.Decision move = moves.decide(key, acquire.target().id(), views.get(holder), now,
+            LeaseMoves.Decision move = moves.decide(key, acquire.target().id(), plan.views().get(holder), now,
                     ResourceID.fromResource(resource));
             if (move instanceof LeaseMoves.Decision.WaitForSlot w) {
                 movePending = true;
@@ -299,22 +325,25 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             }
         } else if (decision instanceof HolderChoice.Decision.Acquire acquire && holder != null) {
             // Its holder's session died: failover, batched with the rest of that agent's leases.
-            GroupPlanner.Planned current = planned;
-            result = failover.failover(new LeaseFailover.Request(namespace, groupName, key, row, acquire.target(), views,
-                    current.plan(), () -> replan.get().plan(), deadSiblings(namespace, groupName, key, holder)));
+            result = failover.failover(new LeaseFailover.Request(plan.namespace(), plan.group(), key, row,
+                    acquire.target(), plan.views(), plan.planned().plan(), () -> plan.replan().get().plan(),
+                    deadSiblings(plan.namespace(), plan.group(), key, holder)));
         } else if (decision instanceof HolderChoice.Decision.Acquire acquire) {
             // Free, or released by its holder (a handoff). Never waits for a move slot.
             result = failover.acquire(AcquireRequest.ifFree(key, acquire.target().id(), acquire.target().sessionEpoch()),
                     moves.inFlight(key) ? "Handoff" : "Assigned");
         }
         String unheldReason = Conditions.NO_ELIGIBLE_AGENT;
+        String unheldMessage = "no live, uncordoned StreamAgent in group " + plan.group() + " of namespace "
+                + plan.namespace();
         if (result == null && holder != null && !holderLive) {
             unheldReason = Conditions.SESSION_EXPIRED;
             unheldMessage = "session of " + holder + " expired and " + unheldMessage;
         }
+        Lease after = row;
         if (result != null) {
-            row = result.lease();
-            planner.observed(key, row.holder(), row.holderLive(), row.epoch());
+            after = result.lease();
+            planner.observed(key, after.holder(), after.holderLive(), after.epoch());
             if (!result.succeeded()) {
                 recheck = RETRY_SOON; // our view of the agents was stale; the row is the truth
                 LOG.debugf("%s: CAS lost (%s)", key, result.outcome());
@@ -323,10 +352,10 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         if (handoff == null && !movePending && (result == null || result.succeeded())) {
             finishMove(key); // in place, or nothing to move any more
         }
-        return new Outcome(row, unheldReason, unheldMessage, handoff, recheck, null);
+        return new Outcome(after, unheldReason, unheldMessage, handoff, recheck);
     }
 
-    /** Step 5: status from the row, the holder label, and the Events of a new holder or a handoff asked. */
+    /** Step 6, project: status from the row, the holder label, and the Events of a new holder or a handoff asked. */
     private UpdateControl<PartitionLease> project(PartitionLease resource, Context<PartitionLease> context,
                                                   Validated valid, Outcome outcome, Instant now) {
         PartitionLeaseStatus previous = resource.getStatus();

@@ -140,8 +140,10 @@ class DefaultPathsIT {
             }
         });
         // orders-2 names its agent; the others go to either (assignment is per namespace and group).
-        assertThat(client.resources(PartitionLease.class).inNamespace(ns).withName("orders-2").get().getStatus()
-                .getHolder()).isEqualTo("agent-2");
+        // The pin holds while its agent is live: if agent-1 was Ready first, orders-2 went there
+        // and moves to agent-2 once it is Ready, so this waits rather than samples.
+        eventually().untilAsserted(() -> assertThat(client.resources(PartitionLease.class).inNamespace(ns)
+                .withName("orders-2").get().getStatus().getHolder()).isEqualTo("agent-2"));
         assertThat(client.resources(PartitionLease.class).inNamespace(ns).list().getItems())
                 .allSatisfy(l -> assertThat(l.getStatus().getHolder()).isIn("agent-1", "agent-2"));
     }
