@@ -119,7 +119,9 @@ final class LeaseFailover {
         activity.moved();
         AcquireResult mine = null;
         int acquired = 0;
+        Map<AcquireResult.Outcome, Integer> outcomes = new java.util.EnumMap<>(AcquireResult.Outcome.class);
         for (AcquireResult result : results) {
+            outcomes.merge(result.outcome(), 1, Integer::sum);
             planner.observed(result.lease().key(), result.lease().holder(), result.lease().holderLive(),
                     result.lease().epoch());
             if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
@@ -131,9 +133,9 @@ final class LeaseFailover {
             }
         }
         metrics.failover(acquired);
-        LOG.infof("failover of %s (session %d): %d lease(s) moved in one batch (plan %d ms, batch CAS %d ms)",
+        LOG.infof("failover of %s (session %d): %d lease(s) moved in one batch (plan %d ms, batch CAS %d ms; %s)",
                 holder, r.row().holderSession(), acquired, TimeUnit.NANOSECONDS.toMillis(planDone - started),
-                TimeUnit.NANOSECONDS.toMillis(casDone - casStarted));
+                TimeUnit.NANOSECONDS.toMillis(casDone - casStarted), outcomes);
         moved.forEach(nudge);
         return Objects.requireNonNull(mine, "batch answered without " + r.key());
     }
