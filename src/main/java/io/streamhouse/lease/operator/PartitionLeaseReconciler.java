@@ -73,6 +73,8 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     static final String RELEASE_REASON = "LeaseDeleted";
     /** How soon to look again when the view of agents was stale and a CAS lost. */
     static final Duration RETRY_SOON = Duration.ofMillis(200);
+    /** How soon a lease nobody holds is looked at again when no event comes. */
+    static final Duration UNHELD_RECHECK = Duration.ofSeconds(10);
 
     private static final Logger LOG = Logger.getLogger(PartitionLeaseReconciler.class);
 
@@ -351,6 +353,11 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         }
         if (handoff == null && !movePending && (result == null || result.succeeded())) {
             finishMove(key); // in place, or nothing to move any more
+        }
+        if (recheck == null && (after == null || !after.isHeld())) {
+            // Nobody holds it: an agent event should bring it back, but a missed or early one must not
+            // leave a partition unwritten until the ten-minute resync (seen in tests under load).
+            recheck = UNHELD_RECHECK;
         }
         return new Outcome(after, unheldReason, unheldMessage, handoff, recheck);
     }
