@@ -7,6 +7,7 @@ import io.streamhouse.lease.api.v1alpha1.StreamAgentStatus;
 import io.streamhouse.lease.assign.AgentView;
 import io.streamhouse.lease.assign.Assigner;
 import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.store.Lease;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
@@ -63,6 +64,20 @@ final class AgentViews {
         } catch (IllegalArgumentException | NullPointerException e) {
             return Optional.empty();
         }
+    }
+
+    /**
+     * True when the database says the row's holder incarnation is dead while the view of that
+     * agent still shows the same incarnation taking leases: the StreamAgent has not caught up
+     * yet, and a plan made with it would send the lease back to the dead incarnation. A view of a
+     * newer incarnation (the agent came back) is not stale: the lease may return to it.
+     */
+    static boolean staleFor(Lease row, Map<AgentId, AgentView> views) {
+        if (row == null || row.holder() == null || row.holderLive()) {
+            return false;
+        }
+        AgentView view = views.get(row.holder());
+        return view != null && view.acceptsLeases() && view.sessionEpoch() == row.holderSession();
     }
 
     /** The Assigner's input for the agents of {@code group}. */

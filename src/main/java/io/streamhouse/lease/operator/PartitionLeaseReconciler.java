@@ -270,6 +270,13 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         List<AgentView> group = groupViews(namespace, groupName);
         Map<AgentId, AgentView> views = new HashMap<>();
         group.forEach(v -> views.put(v.id(), v));
+        if (AgentViews.staleFor(row, views)) {
+            // The database says the holder's incarnation is dead while its StreamAgent still calls
+            // it live: a plan made now would send the lease back to that dead incarnation (a CAS
+            // that must fail, and a failover batch lost for every sibling). The StreamAgent
+            // follows within moments (the session change reaches its reconciler at once).
+            return Plan.deferredBy(RETRY_SOON);
+        }
         String planKey = namespaced(resource, groupName);
         Supplier<GroupPlanner.Planned> replan = () -> planner.replan(planKey,
                 () -> leaseInputs(namespace, groupName, views), () -> AgentViews.inputs(groupName, group));

@@ -8,6 +8,8 @@ import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentStatus;
 import io.streamhouse.lease.assign.AgentView;
 import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.model.LeaseKey;
+import io.streamhouse.lease.store.Lease;
 import java.time.Instant;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -85,5 +87,25 @@ class AgentViewsTest {
         assertThat(AgentViews.assignmentPrint(a)).isEqualTo(before);
         a.getSpec().setCordoned(true);
         assertThat(AgentViews.assignmentPrint(a)).isNotEqualTo(before);
+    }
+
+    @Test
+    void aViewStillCallingADeadIncarnationLiveIsStaleButANewIncarnationIsNot() {
+        AgentView ready = AgentViews.view(agent("a", "a", StreamAgentPhase.Ready, Conditions.AGENT_READY,
+                "2026-01-01T00:00:00Z")).orElseThrow(); // session 4
+        java.util.Map<AgentId, AgentView> views = java.util.Map.of(ready.id(), ready);
+        LeaseKey key = LeaseKey.of("t", 0);
+        Lease deadSameIncarnation = new Lease(key, AgentId.of("a"), 4, 7, null, NOW, NOW, false);
+        Lease deadOlderIncarnation = new Lease(key, AgentId.of("a"), 3, 7, null, NOW, NOW, false);
+        Lease live = new Lease(key, AgentId.of("a"), 4, 7, null, NOW, NOW, true);
+        Lease free = new Lease(key, null, 0, 7, AgentId.of("a"), NOW, NOW, false);
+        Lease deadOther = new Lease(key, AgentId.of("b"), 4, 7, null, NOW, NOW, false);
+
+        assertThat(AgentViews.staleFor(deadSameIncarnation, views)).as("the StreamAgent has not caught up").isTrue();
+        assertThat(AgentViews.staleFor(deadOlderIncarnation, views)).as("back as a new incarnation").isFalse();
+        assertThat(AgentViews.staleFor(live, views)).isFalse();
+        assertThat(AgentViews.staleFor(free, views)).isFalse();
+        assertThat(AgentViews.staleFor(deadOther, views)).as("no view of b").isFalse();
+        assertThat(AgentViews.staleFor(null, views)).isFalse();
     }
 }
