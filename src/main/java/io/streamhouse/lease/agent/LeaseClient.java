@@ -1,11 +1,6 @@
 package io.streamhouse.lease.agent;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
-import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
-import io.streamhouse.lease.api.v1alpha1.PartitionLease;
-import io.streamhouse.lease.api.v1alpha1.PartitionLeasePhase;
-import io.streamhouse.lease.api.v1alpha1.PartitionLeaseStatus;
 import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
@@ -14,6 +9,8 @@ import io.streamhouse.lease.api.v1alpha1.StreamAgentStatus;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
 import io.streamhouse.lease.store.AgentRegistration;
+import io.streamhouse.lease.store.Assignment;
+import io.streamhouse.lease.store.ChangeFeed;
 import io.streamhouse.lease.store.FencedWork;
 import io.streamhouse.lease.store.FencingException;
 import io.streamhouse.lease.store.Lease;
@@ -34,6 +31,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -48,19 +46,26 @@ import javax.sql.DataSource;
  *
  * <p>{@link #start()} reads this agent's StreamAgent (created by the operator from the pod's
  * annotations, which must include {@code streamhouse.io/session-keeper: agent}), registers a
- * session in PostgreSQL and keeps it alive, and watches the PartitionLeases labelled with this
- * agent as holder. {@link #epoch} answers from memory; {@link #fenced} runs the caller's JDBC work
+ * session in PostgreSQL and keeps it alive, and listens on its own database channel for changes
+ * to its leases. {@link #epoch} answers from memory; {@link #fenced} runs the caller's JDBC work
  * in a transaction the database refuses for a stale epoch; {@link #close()} releases every lease
  * and ends the session, so that the operator reassigns them at once (call it from a preStop hook).
  *
- * <p>Safety never depends on the cache: the database refuses stale epochs. The cache is kept
- * honest three ways: a watch (fast), a comparison with the database after every renewal (the
- * truth, every third of the session timeout), and a monotonic deadline after which nothing cached
- * counts until the session is confirmed again (see {@link SessionGuard}).
+ * <p>Everything after the start comes from PostgreSQL, never from the Kubernetes API server:
+ * which leases this incarnation holds, at which epochs, and which ones a planned move asks it to
+ * hand off ({@link LeaseStore#assignments}). A notification on the agent's channel is only a
+ * hint to ask again; the answer is the truth. So an agent keeps its leases, learns new ones and
+ * hands off through an API server outage.
  *
- * <p>Threads: one renews the session, one watches its deadline, one applies lease changes and
- * calls listeners in order. Give the client a DataSource of its own (2 to 4 connections): renewals
- * must not queue behind the application's writes.
+ * <p>Safety never depends on the cache: the database refuses stale epochs. The cache is kept
+ * honest three ways: the channel (fast), the same question after every renewal (every third of
+ * the session timeout, which repairs a missed notification), and a monotonic deadline after which
+ * nothing cached counts until the session is confirmed again (see {@link SessionGuard}).
+ *
+ * <p>Threads: one renews the session, one watches its deadline, one listens on the channel, one
+ * applies lease changes and calls listeners in order. Give the client a DataSource of its own (3
+ * to 5 connections: the channel holds one): renewals must not queue behind the application's
+ * writes.
  */
 public final class LeaseClient implements AutoCloseable {
 
@@ -76,6 +81,7 @@ public final class LeaseClient implements AutoCloseable {
     private final AgentIdentity identity;
     private final KubernetesClient client;
     private final LeaseStore store;
+    private final DataSource dataSource;
     private final Duration defaultTtl;
     private final Duration margin;
     private final Duration startTimeout;
@@ -85,6 +91,7 @@ public final class LeaseClient implements AutoCloseable {
     private final HeldLeases held;
     private final Map<LeaseKey, List<CompletableFuture<Long>>> waiters = new HashMap<>(); // guarded by itself
     private final AtomicBoolean started = new AtomicBoolean();
+    private final AtomicBoolean lookQueued = new AtomicBoolean();
     private final LongAdder fencedCommitted = new LongAdder();
     private final LongAdder fencedRefused = new LongAdder();
     private final LongAdder sessionsLost = new LongAdder();
@@ -103,12 +110,13 @@ public final class LeaseClient implements AutoCloseable {
     private final ScheduledExecutorService sessionTimer = daemon("streamhouse-session");
     private final ScheduledExecutorService watchdog = daemon("streamhouse-session-deadline");
     private ScheduledFuture<?> deadlineCheck; // guarded by this
-    private SharedIndexInformer<PartitionLease> informer;
+    private volatile ChangeFeed feed;
 
     private LeaseClient(Builder b) {
         this.identity = b.identity;
         this.client = b.client;
-        this.store = b.store;
+        this.store = new PostgresLeaseStore(b.dataSource);
+        this.dataSource = b.dataSource;
         this.defaultTtl = b.defaultSessionTimeout;
         this.margin = b.safetyMargin;
         this.startTimeout = b.startTimeout;
@@ -118,15 +126,16 @@ public final class LeaseClient implements AutoCloseable {
     }
 
     public static Builder builder(AgentIdentity identity, KubernetesClient client, DataSource dataSource) {
-        return new Builder(identity, client, new PostgresLeaseStore(Objects.requireNonNull(dataSource, "dataSource")));
+        return new Builder(identity, client, Objects.requireNonNull(dataSource, "dataSource"));
     }
 
     // ------------------------------------------------------------------ lifecycle
 
     /**
      * Reads this agent's StreamAgent (waiting up to the start timeout for the operator to create
-     * it), opens a session and starts watching its leases. Returns once the session is open and
-     * the watch has listed; leases arrive as the operator assigns them.
+     * it), opens a session and starts listening on its channel. Returns once the session is
+     * open; leases arrive as the operator assigns them (and those this agent id already holds
+     * under an earlier incarnation come back to it at epoch + 1).
      *
      * @throws IllegalStateException when the StreamAgent is missing, not self-kept, or names another agent id
      */
@@ -140,15 +149,8 @@ public final class LeaseClient implements AutoCloseable {
         guard = new SessionGuard(registration.ttl(), margin == null ? defaultMargin(registration.ttl()) : margin);
         openFirstSession();
         sessionTimer.schedule(this::renewRound, registration.ttl().dividedBy(3).toMillis(), TimeUnit.MILLISECONDS);
-        try {
-            informer = client.resources(PartitionLease.class).inNamespace(identity.namespace())
-                    .withLabel(PartitionLease.HOLDER_LABEL, agent.value())
-                    .inform(new Watch(), 0);
-        } catch (RuntimeException e) {
-            close(); // the session is open: end it rather than leave it renewed by a client nobody holds
-            throw new IllegalStateException("agent " + agent + " could not watch its PartitionLeases in "
-                    + identity.namespace() + " (RBAC: get, list, watch partitionleases): " + e.getMessage(), e);
-        }
+        // Connects in the background and looks once connected; the renewals look too.
+        feed = ChangeFeed.forAgent(dataSource, agent, this::lookAgain);
         LOG.log(System.Logger.Level.INFO, "agent " + agent + " (" + identity + ") started with session "
                 + held.session() + ", timeout " + registration.ttl());
         return this;
@@ -247,8 +249,9 @@ public final class LeaseClient implements AutoCloseable {
     }
 
     private void shutdownThreads() {
-        if (informer != null) {
-            informer.close();
+        ChangeFeed listening = feed;
+        if (listening != null) {
+            listening.close();
         }
         sessionTimer.shutdownNow();
         watchdog.shutdownNow();
@@ -436,7 +439,7 @@ public final class LeaseClient implements AutoCloseable {
                 if (renewal == Renewal.RENEWED) {
                     guard.confirmed(sent);
                     armDeadline();
-                    events.execute(this::resync);
+                    lookAgain();
                     return;
                 }
                 if (renewal == Renewal.SUPERSEDED) {
@@ -525,74 +528,78 @@ public final class LeaseClient implements AutoCloseable {
 
     // ------------------------------------------------------------------ cache changes (event thread only)
 
-    /** Applies a PartitionLease seen by the watch. */
-    private void onLease(PartitionLease pl, boolean gone) {
-        if (closed || pl.getSpec() == null) {
+    /**
+     * Asks the database again, soon, on the event thread: after a notification on the agent's
+     * channel, a reconnect of it, and every renewal. Looks queued meanwhile fold into one (a
+     * burst of notifications costs one query), and a notification that arrives while the query
+     * runs queues the next one, so no change is missed.
+     */
+    private void lookAgain() {
+        if (closed || !lookQueued.compareAndSet(false, true)) {
             return;
         }
-        LeaseKey key;
         try {
-            key = LeaseKey.of(pl.getSpec().getTopic(), pl.getSpec().getPartition());
-        } catch (IllegalArgumentException | NullPointerException e) {
-            return; // refused by the operator, never held
-        }
-        PartitionLeaseStatus status = pl.getStatus();
-        Long epoch = status == null ? null : status.getEpoch();
-        boolean mine = !gone && epoch != null && agent.value().equals(status.getHolder())
-                && status.getPhase() == PartitionLeasePhase.Held;
-        HeldLeases.Held h = held.get(key);
-        if (!mine) {
-            // Statuses arrive in order but may trail the database, which resync reads: only a
-            // status at least as new as what we hold can take it away.
-            if (h != null && (epoch == null || epoch >= h.epoch())) {
-                // Still named holder but no longer Held: our session is gone (expired or superseded).
-                boolean ours = status != null && agent.value().equals(status.getHolder()) && !gone;
-                revoke(h, ours ? LeaseListener.Reason.SESSION_LOST : LeaseListener.Reason.MOVED);
-            }
-            return;
-        }
-        if (h == null || h.epoch() < epoch) {
-            // A status is a projection: believe it only once the database agrees.
-            // ...as held by this incarnation: a status naming this agent id may be another
-            // process's (same id, newer session), whose epochs this one must never adopt.
-            if (!guard.isConfirmed(nanos.getAsLong()) || !store.validate(key, agent, held.session(), epoch).isValid()) {
-                return;
-            }
-            if (h != null) {
-                revoke(h, LeaseListener.Reason.MOVED);
-            }
-            h = acquire(key, epoch);
-        }
-        if (status.getHandoffTo() != null && h.epoch() == epoch) {
-            handOff(h, AgentId.of(status.getHandoffTo()));
+            events.execute(() -> {
+                lookQueued.set(false);
+                try {
+                    resync();
+                } catch (RuntimeException e) {
+                    // The database unreachable, say: the next renewal, or the watchdog, takes it from here.
+                    LOG.log(System.Logger.Level.WARNING, "agent " + agent + " could not read its leases ("
+                            + e.getMessage() + "); looking again after the next renewal");
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            lookQueued.set(false); // closing
         }
     }
 
-    /** Makes the cache match the database for this incarnation (after every renewal). */
+    /**
+     * Makes the cache equal to what the database says this incarnation holds, and hands off what
+     * a planned move asks for. The database's answer is the truth; nothing else adds a lease.
+     */
     private void resync() {
         if (closed || !guard.isConfirmed(nanos.getAsLong())) {
             return;
         }
         long session = held.session();
-        Map<LeaseKey, Lease> truth = new HashMap<>();
-        for (Lease lease : store.leasesHeldBy(agent)) {
-            if (lease.holderLive() && lease.holderSession() == session) {
-                truth.put(lease.key(), lease);
-            }
+        Map<LeaseKey, Assignment> truth = new HashMap<>();
+        for (Assignment a : store.assignments(agent, session)) {
+            truth.put(a.key(), a);
         }
+        LeaseListener.Reason gone = null;
         for (HeldLeases.Held h : held.all()) {
-            Lease t = truth.get(h.key());
+            Assignment t = truth.get(h.key());
             // Entries of an older incarnation are revokeSession's, queued when it was lost.
             if (h.session() == session && (t == null || t.epoch() != h.epoch())) {
-                revoke(h, LeaseListener.Reason.MOVED);
+                if (gone == null) {
+                    gone = sessionStillLive(session) ? LeaseListener.Reason.MOVED : LeaseListener.Reason.SESSION_LOST;
+                }
+                revoke(h, gone);
             }
         }
-        truth.forEach((key, lease) -> {
-            HeldLeases.Held h = held.get(key);
-            if (h == null || h.epoch() != lease.epoch()) {
-                acquire(key, lease.epoch());
+        for (Assignment a : truth.values()) {
+            HeldLeases.Held h = held.get(a.key());
+            if (a.handoffTo() != null) {
+                if (h != null && h.epoch() == a.epoch()) {
+                    handOff(h, a.handoffTo());
+                } else {
+                    // Asked to hand off an epoch this process never used: give it up without telling anyone it came.
+                    releaseForHandoff(a.key(), session, a.epoch(), a.handoffTo());
+                }
+            } else if (h == null || h.epoch() != a.epoch()) {
+                acquire(a.key(), a.epoch());
             }
-        });
+        }
+    }
+
+    /** Whether leases missing from the answer moved away (true) or went with the session (expired, ended, superseded). */
+    private boolean sessionStillLive(long session) {
+        try {
+            return store.session(agent).map(s -> s.live() && s.sessionEpoch() == session).orElse(false);
+        } catch (RuntimeException e) {
+            return true; // the renewal will say what happened to the session
+        }
     }
 
     private HeldLeases.Held acquire(LeaseKey key, long epoch) {
@@ -627,11 +634,16 @@ public final class LeaseClient implements AutoCloseable {
     private void handOff(HeldLeases.Held h, AgentId target) {
         notifyListeners("handoffRequested", l -> l.handoffRequested(h.key(), h.epoch(), target));
         revoke(h, LeaseListener.Reason.HANDED_OFF); // no write starts after this; one in flight commits first
+        releaseForHandoff(h.key(), h.session(), h.epoch(), target);
+    }
+
+    private void releaseForHandoff(LeaseKey key, long session, long epoch, AgentId target) {
         try {
-            store.release(h.key(), agent, h.session(), h.epoch(), HANDED_OFF);
+            store.release(key, agent, session, epoch, HANDED_OFF);
         } catch (RuntimeException e) {
-            LOG.log(System.Logger.Level.WARNING, "could not release " + h.key() + " for handoff to " + target + " ("
-                    + e.getMessage() + "); the operator forces the move after its handoff timeout");
+            LOG.log(System.Logger.Level.WARNING, "could not release " + key + " for handoff to " + target + " ("
+                    + e.getMessage() + "); asked again at the next look, and the operator forces the move after its"
+                    + " handoff timeout");
         }
     }
 
@@ -728,43 +740,11 @@ public final class LeaseClient implements AutoCloseable {
         });
     }
 
-    /** Forwards watch events to the event thread, in order. */
-    private final class Watch implements ResourceEventHandler<PartitionLease> {
-        @Override
-        public void onAdd(PartitionLease pl) {
-            submit(pl, false);
-        }
-
-        @Override
-        public void onUpdate(PartitionLease old, PartitionLease pl) {
-            submit(pl, false);
-        }
-
-        @Override
-        public void onDelete(PartitionLease pl, boolean finalStateUnknown) {
-            submit(pl, true);
-        }
-
-        private void submit(PartitionLease pl, boolean gone) {
-            if (!closed) {
-                events.execute(() -> {
-                    try {
-                        onLease(pl, gone);
-                    } catch (RuntimeException e) {
-                        // The database unreachable, say: resync after the next renewal catches up.
-                        LOG.log(System.Logger.Level.WARNING, "could not apply lease change of "
-                                + pl.getMetadata().getName() + ": " + e.getMessage());
-                    }
-                });
-            }
-        }
-    }
-
     /** Configures a {@link LeaseClient}; nothing starts before {@link LeaseClient#start()}. */
     public static final class Builder {
         private final AgentIdentity identity;
         private final KubernetesClient client;
-        private final LeaseStore store;
+        private final DataSource dataSource;
         private final List<LeaseListener> listeners = new ArrayList<>();
         private Duration defaultSessionTimeout =
                 Duration.parse("PT" + StreamAgentSpec.DEFAULT_SESSION_TIMEOUT.toUpperCase(java.util.Locale.ROOT));
@@ -772,10 +752,10 @@ public final class LeaseClient implements AutoCloseable {
         private Duration startTimeout = Duration.ofSeconds(60);
         private LongSupplier nanos = System::nanoTime;
 
-        private Builder(AgentIdentity identity, KubernetesClient client, LeaseStore store) {
+        private Builder(AgentIdentity identity, KubernetesClient client, DataSource dataSource) {
             this.identity = Objects.requireNonNull(identity, "identity");
             this.client = Objects.requireNonNull(client, "client");
-            this.store = store;
+            this.dataSource = dataSource;
         }
 
         public Builder listener(LeaseListener listener) {

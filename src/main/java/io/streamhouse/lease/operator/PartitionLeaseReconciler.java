@@ -323,6 +323,8 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             } else if (move instanceof LeaseMoves.Decision.AskHolder ask) {
                 handoff = ask.move();
                 recheck = ask.recheck();
+                // The holder learns of it from the database (its channel), not from the status.
+                store.requestHandoff(key, holder, row.holderSession(), row.epoch(), handoff.target());
             } else if (move instanceof LeaseMoves.Decision.TakeOver takeOver) {
                 result = failover.acquire(AcquireRequest.takeOver(key, acquire.target().id(),
                         acquire.target().sessionEpoch(), holder, row.epoch()), takeOver.forced() ? "HandoffForced" : "Moved");
@@ -360,6 +362,9 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         }
         if (handoff == null && !movePending && (result == null || result.succeeded())) {
             finishMove(key); // in place, or nothing to move any more
+        }
+        if (handoff == null && resource.getStatus() != null && resource.getStatus().getHandoffTo() != null) {
+            store.cancelHandoff(key); // asked before, no longer wanted (a change of holder has ended it already)
         }
         if (recheck == null && (after == null || !after.isHeld())) {
             // Nobody holds it: an agent event should bring it back, but a missed or early one must not

@@ -3,9 +3,12 @@ package io.streamhouse.lease.store;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -14,10 +17,11 @@ import org.postgresql.PGConnection;
 import org.postgresql.PGNotification;
 
 /**
- * Tells a listener, moments after commit, which leases changed holder and which sessions started
- * or ended, whoever made the change (the operator, an agent releasing, an agent shutting down).
- * Built on PostgreSQL LISTEN/NOTIFY (see V2__change_notifications.sql) over one dedicated
- * connection, reconnecting with backoff when it drops.
+ * Tells a listener, moments after commit, what changed, whoever made the change (the operator,
+ * an agent releasing, an agent shutting down). Two kinds: the operator's feed ({@link #start}:
+ * every change of holder and every session that starts or ends, V2__change_notifications.sql)
+ * and an agent's feed ({@link #forAgent}: its own channel, V5__agent_channel.sql). Built on
+ * PostgreSQL LISTEN/NOTIFY over one dedicated connection, reconnecting with backoff when it drops.
  *
  * <p>A hint, never the truth: notifications sent while the connection was down are lost, so
  * after every (re)connect the listener is told to {@link Listener#resynced() look again} at
@@ -45,24 +49,97 @@ public final class ChangeFeed implements AutoCloseable {
         void resynced();
     }
 
+    /** What a feed listens to and whom it tells. */
+    private interface Subscription {
+        /** The channels to LISTEN on, read on each (re)connect. */
+        List<String> channels(Connection connection) throws SQLException;
+
+        void notified(String channel, String payload);
+
+        void resynced();
+    }
+
     private final DataSource dataSource;
-    private final Listener listener;
+    private final Subscription subscription;
+    private final String name;
     private final Thread thread;
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile boolean running = true;
     private volatile boolean connected;
 
-    private ChangeFeed(DataSource dataSource, Listener listener) {
+    private ChangeFeed(DataSource dataSource, String name, Subscription subscription) {
         this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
-        this.listener = Objects.requireNonNull(listener, "listener");
-        this.thread = new Thread(this::run, "lease-change-feed");
+        this.subscription = subscription;
+        this.name = name;
+        this.thread = new Thread(this::run, name);
         this.thread.setDaemon(true);
     }
 
+    /** The operator's feed: every change of holder and every session that starts or ends. */
     public static ChangeFeed start(DataSource dataSource, Listener listener) {
-        ChangeFeed feed = new ChangeFeed(dataSource, listener);
+        Objects.requireNonNull(listener, "listener");
+        ChangeFeed feed = new ChangeFeed(dataSource, "lease-change-feed", new Subscription() {
+            @Override
+            public List<String> channels(Connection connection) {
+                return List.of(LEASE_CHANNEL, SESSION_CHANNEL);
+            }
+
+            @Override
+            public void notified(String channel, String payload) {
+                if (SESSION_CHANNEL.equals(channel)) {
+                    listener.sessionChanged(AgentId.of(payload));
+                } else if (LEASE_CHANNEL.equals(channel)) {
+                    listener.leaseChanged(parse(payload));
+                }
+            }
+
+            @Override
+            public void resynced() {
+                listener.resynced();
+            }
+        });
         feed.thread.start();
         return feed;
+    }
+
+    /**
+     * One agent's feed, on its own channel ({@code lease_agent_channel}): {@code lookAgain} runs
+     * when a lease came to the agent or left it, when a handoff is asked of it, and after every
+     * (re)connect (notifications sent meanwhile are lost). The payload is never read: the agent
+     * asks the database what it holds ({@link LeaseStore#assignments}).
+     */
+    public static ChangeFeed forAgent(DataSource dataSource, AgentId agent, Runnable lookAgain) {
+        Objects.requireNonNull(agent, "agent");
+        Objects.requireNonNull(lookAgain, "lookAgain");
+        ChangeFeed feed = new ChangeFeed(dataSource, "streamhouse-lease-feed", new Subscription() {
+            @Override
+            public List<String> channels(Connection connection) throws SQLException {
+                return List.of(agentChannel(connection, agent));
+            }
+
+            @Override
+            public void notified(String channel, String payload) {
+                lookAgain.run();
+            }
+
+            @Override
+            public void resynced() {
+                lookAgain.run();
+            }
+        });
+        feed.thread.start();
+        return feed;
+    }
+
+    /** The agent's channel, as the schema names it (lease_agent_channel: one definition for every language). */
+    static String agentChannel(Connection connection, AgentId agent) throws SQLException {
+        try (PreparedStatement ps = connection.prepareStatement(LeaseSql.AGENT_CHANNEL)) {
+            ps.setString(1, agent.value());
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getString(1);
+            }
+        }
     }
 
     /** Whether the feed is listening now (for readiness and tests). */
@@ -77,24 +154,32 @@ public final class ChangeFeed implements AutoCloseable {
             try (Connection connection = dataSource.getConnection()) {
                 connection.setAutoCommit(true);
                 try (Statement statement = connection.createStatement()) {
-                    statement.execute("LISTEN " + LEASE_CHANNEL);
-                    statement.execute("LISTEN " + SESSION_CHANNEL);
+                    for (String channel : subscription.channels(connection)) {
+                        if (!channel.matches("[a-z0-9_]+")) {
+                            throw new IllegalStateException("unexpected channel name '" + channel + "'");
+                        }
+                        statement.execute("LISTEN " + channel);
+                    }
                 }
                 PGConnection pg = connection.unwrap(PGConnection.class);
                 connected = true;
                 if (warned) {
-                    LOG.log(System.Logger.Level.INFO, "lease change feed reconnected");
+                    LOG.log(System.Logger.Level.INFO, name + " reconnected");
                 }
                 warned = false;
                 backoff = Duration.ofMillis(250);
-                safely(listener::resynced);
-                while (running) {
-                    PGNotification[] notifications = pg.getNotifications((int) POLL.toMillis());
-                    if (notifications != null) {
-                        for (PGNotification n : notifications) {
-                            dispatch(n.getName(), n.getParameter());
+                safely(subscription::resynced);
+                try {
+                    while (running) {
+                        PGNotification[] notifications = pg.getNotifications((int) POLL.toMillis());
+                        if (notifications != null) {
+                            for (PGNotification n : notifications) {
+                                dispatch(n.getName(), n.getParameter());
+                            }
                         }
                     }
+                } finally {
+                    unlisten(connection);
                 }
             } catch (SQLException | RuntimeException e) {
                 connected = false;
@@ -102,7 +187,7 @@ public final class ChangeFeed implements AutoCloseable {
                     break;
                 }
                 if (!warned) {
-                    LOG.log(System.Logger.Level.WARNING, "lease change feed lost its connection (" + e.getMessage()
+                    LOG.log(System.Logger.Level.WARNING, name + " lost its connection (" + e.getMessage()
                             + "); reconnecting with backoff, reactions fall back to periodic checks meanwhile");
                     warned = true;
                 }
@@ -116,13 +201,21 @@ public final class ChangeFeed implements AutoCloseable {
         stopped.countDown();
     }
 
+    /**
+     * A pooled connection goes back to its pool still listening unless told otherwise, and the
+     * driver then buffers every notification for whoever borrows it next, without bound.
+     */
+    private static void unlisten(Connection connection) {
+        try (Statement statement = connection.createStatement()) {
+            statement.execute("UNLISTEN *");
+        } catch (SQLException | RuntimeException e) {
+            // A broken connection listens to nothing any more; the pool discards it.
+        }
+    }
+
     private void dispatch(String channel, String payload) {
         try {
-            if (SESSION_CHANNEL.equals(channel)) {
-                listener.sessionChanged(AgentId.of(payload));
-            } else if (LEASE_CHANNEL.equals(channel)) {
-                listener.leaseChanged(parse(payload));
-            }
+            subscription.notified(channel, payload);
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.WARNING, "ignored a change notification on " + channel + " (" + payload + ")", e);
         }
@@ -146,7 +239,7 @@ public final class ChangeFeed implements AutoCloseable {
         try {
             action.run();
         } catch (RuntimeException e) {
-            LOG.log(System.Logger.Level.WARNING, "lease change listener failed on resync", e);
+            LOG.log(System.Logger.Level.WARNING, name + ": listener failed on resync", e);
         }
     }
 

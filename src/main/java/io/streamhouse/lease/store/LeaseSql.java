@@ -48,6 +48,16 @@ final class LeaseSql {
 
     static final String VALIDATE = "SELECT * FROM lease_validate(?, ?, ?, ?, ?)";
 
+    // --- what an agent learns from the database (V5__agent_channel.sql) ---
+
+    static final String ASSIGNMENTS = "SELECT * FROM lease_assignments(?, ?)";
+
+    static final String REQUEST_HANDOFF = "SELECT lease_request_handoff(?, ?, ?, ?, ?, ?)";
+
+    static final String CANCEL_HANDOFF = "SELECT lease_cancel_handoff(?, ?)";
+
+    static final String AGENT_CHANNEL = "SELECT lease_agent_channel(?)";
+
     private static final String LEASE_COLUMNS = """
             l.topic, l.partition, l.holder, l.holder_session, l.epoch, l.previous_holder, l.acquired_at,
             l.updated_at, (s.agent_id IS NOT NULL) AS holder_live

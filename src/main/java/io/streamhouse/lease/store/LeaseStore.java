@@ -79,6 +79,24 @@ public interface LeaseStore {
      */
     <T> T fenced(LeaseKey key, AgentId agent, long sessionEpoch, long epoch, FencedWork<T> work);
 
+    /**
+     * What this incarnation holds, with a handoff asked of it where there is one: what an agent
+     * acts on (after a notification on its channel, a reconnect, and every renewal). Empty when
+     * the session is not live.
+     */
+    List<Assignment> assignments(AgentId agent, long sessionEpoch);
+
+    /**
+     * Asks the incarnation ({@code holder}, {@code sessionEpoch}) holding {@code key} at
+     * {@code epoch} to release it for {@code target}, through the database (the holder is
+     * notified on its channel). False when that incarnation does not hold it at that epoch.
+     * Asking again is free: the holder is notified only when the request is new or changed.
+     */
+    boolean requestHandoff(LeaseKey key, AgentId holder, long sessionEpoch, long epoch, AgentId target);
+
+    /** Withdraws a handoff request for {@code key} (the plan no longer wants the move); false when there was none. */
+    boolean cancelHandoff(LeaseKey key);
+
     Optional<Lease> lease(LeaseKey key);
 
     List<Lease> leasesHeldBy(AgentId holder);

@@ -360,6 +360,46 @@ public final class PostgresLeaseStore implements LeaseStore {
     }
 
     @Override
+    public List<Assignment> assignments(AgentId agent, long sessionEpoch) {
+        Objects.requireNonNull(agent, "agent");
+        return query("read assignments of " + agent, LeaseSql.ASSIGNMENTS, ps -> {
+            ps.setString(1, agent.value());
+            ps.setLong(2, sessionEpoch);
+        }, rs -> {
+            List<Assignment> all = new ArrayList<>();
+            while (rs.next()) {
+                all.add(new Assignment(new LeaseKey(rs.getString("topic"), rs.getInt("partition")), rs.getLong("epoch"),
+                        agentOrNull(rs.getString("handoff_to"))));
+            }
+            return all;
+        });
+    }
+
+    @Override
+    public boolean requestHandoff(LeaseKey key, AgentId holder, long sessionEpoch, long epoch, AgentId target) {
+        Objects.requireNonNull(key, "key");
+        Objects.requireNonNull(holder, "holder");
+        Objects.requireNonNull(target, "target");
+        return query("ask " + holder + " to hand " + key + " off", LeaseSql.REQUEST_HANDOFF, ps -> {
+            ps.setString(1, key.topic());
+            ps.setInt(2, key.partition());
+            ps.setString(3, holder.value());
+            ps.setLong(4, sessionEpoch);
+            ps.setLong(5, epoch);
+            ps.setString(6, target.value());
+        }, PostgresLeaseStore::firstBoolean);
+    }
+
+    @Override
+    public boolean cancelHandoff(LeaseKey key) {
+        Objects.requireNonNull(key, "key");
+        return query("cancel the handoff of " + key, LeaseSql.CANCEL_HANDOFF, ps -> {
+            ps.setString(1, key.topic());
+            ps.setInt(2, key.partition());
+        }, PostgresLeaseStore::firstBoolean);
+    }
+
+    @Override
     public Optional<Lease> lease(LeaseKey key) {
         Objects.requireNonNull(key, "key");
         return query("read lease " + key, LeaseSql.LEASE, ps -> {

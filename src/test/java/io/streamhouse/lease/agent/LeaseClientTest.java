@@ -136,7 +136,7 @@ class LeaseClientTest {
     }
 
     @Test
-    void learnsItsLeasesThroughTheWatchAndWritesFenced() throws SQLException {
+    void learnsItsLeasesFromTheDatabaseAndWritesFenced() throws SQLException {
         selfKeptAgent("a");
         Recorder events = new Recorder();
         LeaseClient a = library("a", events);
@@ -162,6 +162,40 @@ class LeaseClientTest {
             return sa.getStatus() != null && sa.getStatus().getPhase() == StreamAgentPhase.Ready
                     && sa.getStatus().getSessionEpoch() == a.sessionEpoch();
         });
+    }
+
+    /**
+     * After its start the library makes no API server request: its client is closed once the
+     * client has started, and it still learns a new lease, hands one off when the operator moves
+     * it, and writes fenced. (A request on the closed client would fail the test with its error.)
+     */
+    @Test
+    void learnsAndHandsOffThroughTheDatabaseWithNoApiServer() throws SQLException {
+        selfKeptAgent("a");
+        Recorder aEvents = new Recorder();
+        LeaseClient a;
+        try (KubernetesClient own = new io.fabric8.kubernetes.client.KubernetesClientBuilder()
+                .withConfig(client.getConfiguration()).build()) {
+            a = LeaseClient.builder(AgentIdentity.of(ns, "a"), own, dataSource).defaultSessionTimeout(TTL)
+                    .listener(aEvents).build();
+            opened.add(a);
+            a.start();
+        } // from here on, any API server request of the library would fail
+        createLease("p0", 0);
+        createLease("p1", 1);
+        assertThat(a.ensureLease(topic, 0, Duration.ofSeconds(30))).isEqualTo(1);
+        assertThat(a.ensureLease(topic, 1, Duration.ofSeconds(30))).isEqualTo(1);
+        assertThat(write(a, 0, 1)).isEqualTo(1);
+
+        selfKeptAgent("b");
+        LeaseClient b = library("b", new Recorder());
+        eventually().until(() -> b.held().size() == 1 && a.held().size() == 1);
+        LeaseKey moved = b.held().keySet().iterator().next();
+        assertThat(aEvents.seen()).containsSubsequence("handoff " + moved + "@1 -> " + id("b"),
+                "revoked " + moved + "@1 HANDED_OFF");
+        assertThat(reasons(moved.partition())).containsExactly("Assigned", LeaseClient.HANDED_OFF, "Handoff");
+        LeaseKey kept = a.held().keySet().iterator().next();
+        assertThat(write(a, kept.partition(), 1)).isEqualTo(1);
     }
 
     @Test

@@ -84,6 +84,11 @@ class SqlProtocolReadmeTest {
                 rs.next();
                 assertThat(rs.getBoolean(1)).as("the session ended").isTrue();
             }
+            // The channel the walkthrough listens on is agent-7's, and the assignment reached it.
+            String channel = ChangeFeed.agentChannel(c, io.streamhouse.lease.model.AgentId.of("agent-7"));
+            assertThat(steps).extracting(Step::sql).contains("LISTEN " + channel + ";");
+            org.postgresql.PGNotification[] heard = c.unwrap(org.postgresql.PGConnection.class).getNotifications(1000);
+            assertThat(heard).extracting(org.postgresql.PGNotification::getName).contains(channel);
         }
     }
 }
