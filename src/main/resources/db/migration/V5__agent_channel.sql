@@ -30,12 +30,15 @@ CREATE TABLE lease_handoff (
     PRIMARY KEY (topic, partition)
 );
 
--- Every change of holder notifies the operator (as in V2), the agent the lease came to and the
--- one it left, and ends any handoff request made of the previous holder.
+-- Every change of holder notifies the operator (as in V2, and now naming the previous holder too:
+-- payload "topic/partition epoch holder previous", each holder empty when none, so that both
+-- agents' StreamAgents are refreshed), the agent the lease came to and the one it left, and ends
+-- any handoff request made of the previous holder.
 CREATE OR REPLACE FUNCTION lease_history_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('streamhouse_lease',
-                      NEW.topic || '/' || NEW.partition || ' ' || NEW.epoch || ' ' || coalesce(NEW.to_holder, ''));
+                      NEW.topic || '/' || NEW.partition || ' ' || NEW.epoch || ' ' || coalesce(NEW.to_holder, '')
+                      || ' ' || coalesce(NEW.from_holder, ''));
     IF NEW.to_holder IS NOT NULL THEN
         PERFORM pg_notify(lease_agent_channel(NEW.to_holder), '');
     END IF;

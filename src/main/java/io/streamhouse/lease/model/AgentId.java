@@ -1,6 +1,6 @@
 package io.streamhouse.lease.model;
 
-/** Identity of an agent; also used as the value of the {@code streamhouse.io/holder} label. */
+/** Identity of an agent; valid as a Kubernetes label value, so tools may label by it. */
 public record AgentId(String value) implements Comparable<AgentId> {
 
     public AgentId {

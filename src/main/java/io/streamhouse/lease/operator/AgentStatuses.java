@@ -4,6 +4,7 @@ import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentStatus;
 import io.streamhouse.lease.store.Session;
 import java.time.Instant;
+import java.util.Collection;
 import java.util.Objects;
 
 /**
@@ -19,8 +20,12 @@ final class AgentStatuses {
     private AgentStatuses() {
     }
 
+    /**
+     * @param held the leases the agent's live session holds (the database's answer); listed per
+     *             topic ({@link LeaseLists}) and counted
+     */
     static StreamAgentStatus of(StreamAgentStatus previous, long generation, Presence presence,
-                                            Session session, int leaseCount, boolean selfKept, Instant now) {
+                                Session session, Collection<LeaseLists.Held> held, boolean selfKept, Instant now) {
         StreamAgentStatus next = new StreamAgentStatus();
         next.setObservedGeneration(generation);
         if (previous != null) {
@@ -28,7 +33,10 @@ final class AgentStatuses {
         }
         boolean live = session != null && session.live();
         next.setSessionEpoch(session == null ? null : session.sessionEpoch());
-        next.setLeaseCount(leaseCount);
+        next.setLeaseCount(held.size());
+        LeaseLists.Listing listing = LeaseLists.of(held);
+        next.setLeases(listing.topics().isEmpty() ? null : listing.topics());
+        next.setLeasesNotListed(listing.notListed() == 0 ? null : listing.notListed());
         String reason;
         String message;
         if (presence == Presence.READY && live) {
@@ -60,16 +68,6 @@ final class AgentStatuses {
         return next;
     }
 
-    /** True when {@code next} differs from {@code previous} in its lease count (and heartbeat) only. */
-    static boolean onlyLeaseCountChanged(StreamAgentStatus next, StreamAgentStatus previous) {
-        if (previous == null || previous.getLeaseCount() == null || Objects.equals(next.getLeaseCount(), previous.getLeaseCount())) {
-            return false;
-        }
-        StreamAgentStatus probe = copy(next);
-        probe.setLeaseCount(previous.getLeaseCount());
-        return sameExceptHeartbeat(probe, previous);
-    }
-
     private static boolean sameExceptHeartbeat(StreamAgentStatus next, StreamAgentStatus previous) {
         if (previous == null) {
             return false;
@@ -99,6 +97,8 @@ final class AgentStatuses {
             c.setSessionEpoch(s.getSessionEpoch());
             c.setLastHeartbeat(s.getLastHeartbeat());
             c.setLeaseCount(s.getLeaseCount());
+            c.setLeases(s.getLeases());
+            c.setLeasesNotListed(s.getLeasesNotListed());
             c.setObservedGeneration(s.getObservedGeneration());
             c.setConditions(s.getConditions());
         }

@@ -22,9 +22,13 @@ import org.jboss.logging.Logger;
  * Kubernetes Events (shown by {@code kubectl describe}). Best effort and asynchronous, as
  * client-go's recorder is: they are written by one background thread from a bounded queue, so
  * that a failover of a thousand leases writes holders and epochs first and its Events after;
- * when the queue is full an Event is dropped (and counted in the log), never a reconcile delayed.
+ * when the queue is full an Event is dropped (and counted), never a reconcile delayed.
  * While leases are moving ({@link LeaseActivity}) an Event waits, up to {@link #MAX_DEFER} after
- * it was recorded, so that it does not compete with the holders' and epochs' own writes.
+ * it was recorded, so that it does not compete with the holders' and epochs' own writes. Events
+ * are <em>sampled</em> in a burst: beyond {@code streamhouse.publish.events-per-second} (and its
+ * burst) they are dropped and counted ({@code streamhouse_events_dropped_total{cause="budget"}}),
+ * so a failover of thousands of leases writes a bounded number of them; the leases' statuses and
+ * the StreamAgents' lists show every move.
  */
 @ApplicationScoped
 public class EventRecorder {
@@ -43,13 +47,19 @@ public class EventRecorder {
                 return t;
             });
     private final AtomicLong dropped = new AtomicLong();
+    private final AtomicLong sampledOut = new AtomicLong();
 
     private final LeaseActivity activity;
+    private final WriteBudget<Object> budget;
+    private final OperatorMetrics metrics;
 
-    public EventRecorder(KubernetesClient client, Clock clock, LeaseActivity activity) {
+    public EventRecorder(KubernetesClient client, Clock clock, LeaseActivity activity, PublishConfig publish,
+                         OperatorMetrics metrics) {
         this.client = client;
         this.clock = clock;
         this.activity = activity;
+        this.metrics = metrics;
+        this.budget = new WriteBudget<>(publish.eventsPerSecond(), publish.eventBurst(), System::nanoTime);
     }
 
     /** Pending Events are dropped at shutdown (the client is closing): one line says how many. */
@@ -69,6 +79,15 @@ public class EventRecorder {
     }
 
     private void record(HasMetadata about, String type, String reason, String message) {
+        if (!budget.tryNow()) {
+            long n = sampledOut.incrementAndGet();
+            metrics.eventDropped("budget");
+            if (n == 1 || n % 1000 == 0) {
+                LOG.infof("events over budget (streamhouse.publish.events-per-second): %d dropped so far, latest %s on %s",
+                        n, reason, about.getMetadata().getName());
+            }
+            return;
+        }
         String now = clock.instant().toString();
         long recorded = System.nanoTime();
         try {
@@ -79,6 +98,7 @@ public class EventRecorder {
             });
         } catch (RejectedExecutionException e) {
             long n = dropped.incrementAndGet();
+            metrics.eventDropped("queue");
             if (n == 1 || n % 1000 == 0) {
                 LOG.warnf("event queue full (%d pending): %d event(s) dropped so far, latest %s on %s", QUEUE, n,
                         reason, about.getMetadata().getName());
@@ -119,6 +139,7 @@ public class EventRecorder {
                     .withNewSource().withComponent(COMPONENT).endSource()
                     .withReportingComponent(COMPONENT)
                     .build()).create();
+            metrics.apiWrite("event");
         } catch (RuntimeException e) { // KubernetesClientException, or the client closing at shutdown
             if (writer.isShutdown()) {
                 return;

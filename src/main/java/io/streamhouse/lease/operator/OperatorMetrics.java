@@ -80,6 +80,26 @@ public class OperatorMetrics {
         }
     }
 
+    /** An Event was not written: {@code cause} is {@code budget} (sampled out in a burst) or {@code queue} (queue full). */
+    void eventDropped(String cause) {
+        Counter.builder("streamhouse.events.dropped").tag("cause", cause)
+                .description("Kubernetes Events not written: over the Event budget in a burst, or the queue full")
+                .register(registry).increment();
+    }
+
+    /** An API write of {@code kind} (lease-status, agent-status, event) was made by the operator. */
+    void apiWrite(String kind) {
+        Counter.builder("streamhouse.api.writes").tag("kind", kind)
+                .description("Writes the operator made to the Kubernetes API server, by kind").register(registry).increment();
+    }
+
+    /** Registers the gauge of PartitionLease status writes waiting for their turn ({@code streamhouse.publish.*}). */
+    <T> void statusWritesWaiting(T source, ToDoubleFunction<T> count) {
+        removeExisting(registry.find("streamhouse.lease.status.writes.waiting").meters());
+        Gauge.builder("streamhouse.lease.status.writes.waiting", source, count)
+                .description("PartitionLease status writes waiting for their turn in the write budget").register(registry);
+    }
+
     /** Registers the gauge of unheld partitions, computed at scrape time from {@code source}. */
     <T> void unassigned(T source, ToDoubleFunction<T> count) {
         removeExisting(registry.find("streamhouse.partitions.unassigned").meters());

@@ -91,10 +91,14 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     private final LeaseFailover failover;
     private final AgentEventMapper agentEvents;
     private final ChangeNotifications changes;
+    private final WriteBudget<ResourceID> statusWrites;
 
     public PartitionLeaseReconciler(LeaseStore store, EventRecorder events, Clock clock, AssignConfig assign,
-                                    ChangeNotifications changes, OperatorMetrics metrics, LeaseActivity activity) {
+                                    PublishConfig publish, ChangeNotifications changes, OperatorMetrics metrics,
+                                    LeaseActivity activity) {
         this.store = store;
+        this.statusWrites = new WriteBudget<>(publish.leaseStatusWritesPerSecond(), publish.leaseStatusBurst(),
+                System::nanoTime);
         this.changes = changes;
         this.events = events;
         this.clock = clock;
@@ -128,6 +132,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     @PostConstruct
     void start() {
         metrics.unassigned(this, PartitionLeaseReconciler::unassigned);
+        metrics.statusWritesWaiting(statusWrites, WriteBudget::waiting);
         changes.subscribe(new ChangeListener());
     }
 
@@ -388,17 +393,41 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         MoveLimiter.Move handoff = outcome.handoff();
         if (handoff != null && row != null && row.isHeld()) {
             next = LeaseStatuses.withHandoff(next, handoff.target().value(), handoff.startedAt());
-            if (previous == null || !handoff.target().value().equals(previous.getHandoffTo())) {
-                events.normal(resource, Conditions.HANDOFF_REQUESTED, row.holder() + " is asked to release epoch "
-                        + row.epoch() + " for " + handoff.target() + " within " + moves.handoffTimeout().toMillis() + " ms");
-            }
         }
-        PartitionLease current = resource;
+        Optional<Duration> notYet = awaitTurn(resource, next, outcome.recheck());
+        if (notYet.isPresent()) {
+            return UpdateControl.<PartitionLease>noUpdate().rescheduleAfter(notYet.get());
+        }
+        // What is announced goes with the status that shows it: a deferred write defers its Events too.
+        if (handoff != null && row != null && row.isHeld()
+                && (previous == null || !handoff.target().value().equals(previous.getHandoffTo()))) {
+            events.normal(resource, Conditions.HANDOFF_REQUESTED, row.holder() + " is asked to release epoch "
+                    + row.epoch() + " for " + handoff.target() + " within " + moves.handoffTimeout().toMillis() + " ms");
+        }
+        PartitionLease current = removeHolderLabel(resource, context);
         if (row != null) {
-            current = syncHolderLabel(resource, context, row.holder());
             announceTransition(current, previous, row);
         }
-        return Resources.finish(current, next, outcome.recheck(), context);
+        return writeStatus(current, next, outcome.recheck(), context);
+    }
+
+    /**
+     * Status writes are paced ({@link WriteBudget}, {@code streamhouse.publish.*}): empty when this
+     * lease may write now (or has nothing to write), else how soon to look again: at its turn, or
+     * sooner when the reconcile wants to look again anyway. The row is read afresh then, so a
+     * lease that moved again meanwhile is written once, with its final state.
+     */
+    private Optional<Duration> awaitTurn(PartitionLease resource, PartitionLeaseStatus next, Duration recheck) {
+        ResourceID id = ResourceID.fromResource(resource);
+        if (next.equals(resource.getStatus()) && !hasHolderLabel(resource)) {
+            statusWrites.forget(id);
+            return Optional.empty();
+        }
+        Duration wait = statusWrites.turn(id);
+        if (wait.isZero()) {
+            return Optional.empty();
+        }
+        return Optional.of(recheck != null && recheck.compareTo(wait) < 0 ? recheck : wait);
     }
 
     /**
@@ -453,6 +482,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         boolean owns = !refused && (bound == null || bound.equals(key.toString()))
                 && ownerOf(key).map(o -> Resources.same(o, resource)).orElse(true);
         moves.cancel(ResourceID.fromResource(resource));
+        statusWrites.forget(ResourceID.fromResource(resource));
         if (owns) {
             finishMove(key);
             planner.forget(key);
@@ -477,10 +507,14 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         long generation = Objects.requireNonNullElse(resource.getMetadata().getGeneration(), 0L);
         PartitionLeaseStatus next = LeaseStatuses.refused(previous, generation, bound, refusal.phase(), refusal.reason(),
                 refusal.message(), now);
+        Optional<Duration> notYet = awaitTurn(resource, next, refusal.recheck());
+        if (notYet.isPresent()) {
+            return UpdateControl.<PartitionLease>noUpdate().rescheduleAfter(notYet.get());
+        }
         if (!next.equals(previous)) {
             events.warning(resource, refusal.reason(), refusal.message());
         }
-        return Resources.finish(resource, next, refusal.recheck(), context);
+        return writeStatus(removeHolderLabel(resource, context), next, refusal.recheck(), context);
     }
 
     /**
@@ -573,26 +607,34 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         return left.isNegative() || left.isZero() ? null : left;
     }
 
-    /** Sets the holder label; returns the resource as the API server now has it. */
-    private PartitionLease syncHolderLabel(PartitionLease resource, Context<PartitionLease> context, AgentId holder) {
+    private UpdateControl<PartitionLease> writeStatus(PartitionLease resource, PartitionLeaseStatus next, Duration recheck,
+                                                      Context<PartitionLease> context) {
+        if (!next.equals(resource.getStatus())) {
+            metrics.apiWrite("lease-status");
+        }
+        return Resources.finish(resource, next, recheck, context);
+    }
+
+    private static boolean hasHolderLabel(PartitionLease resource) {
         Map<String, String> labels = resource.getMetadata().getLabels();
-        String current = labels == null ? null : labels.get(PartitionLease.HOLDER_LABEL);
-        String wanted = holder == null ? null : holder.value();
-        if (Objects.equals(current, wanted)) {
+        return labels != null && labels.containsKey(PartitionLease.HOLDER_LABEL);
+    }
+
+    /**
+     * Removes the {@code streamhouse.io/holder} label that version 0.1.0 kept on every lease (a
+     * second API write per move; a holder's leases are listed in its StreamAgent's status now).
+     * Once per lease, in the turn of a status write. Returns the resource as the API server now has it.
+     */
+    private PartitionLease removeHolderLabel(PartitionLease resource, Context<PartitionLease> context) {
+        if (!hasHolderLabel(resource)) {
             return resource;
         }
-        // Labels only, never the whole object, so this cannot race with the status patch.
-        // Setting uses a merge patch (it creates metadata.labels when the object has none);
-        // removing uses a JSON patch (the mock API server stores a merge patch's null instead of deleting).
-        // The answer goes into the controller's cache, so our own change is not an event.
+        // A JSON patch: the mock API server stores a merge patch's null instead of deleting. The
+        // answer goes into the controller's cache, so our own change is not an event.
         String path = "/metadata/labels/" + PartitionLease.HOLDER_LABEL.replace("~", "~0").replace("/", "~1");
-        return Resources.patchAndCache(context, resource, r -> {
-            var target = context.getClient().resource(r);
-            return wanted == null
-                    ? target.patch(PatchContext.of(PatchType.JSON), "[{\"op\":\"remove\",\"path\":\"" + path + "\"}]")
-                    : target.patch(PatchContext.of(PatchType.JSON_MERGE),
-                            "{\"metadata\":{\"labels\":{\"" + PartitionLease.HOLDER_LABEL + "\":\"" + wanted + "\"}}}");
-        });
+        metrics.apiWrite("lease-label");
+        return Resources.patchAndCache(context, resource, r -> context.getClient().resource(r)
+                .patch(PatchContext.of(PatchType.JSON), "[{\"op\":\"remove\",\"path\":\"" + path + "\"}]"));
     }
 
     private void announceTransition(PartitionLease resource, PartitionLeaseStatus previous, Lease row) {

@@ -25,9 +25,11 @@ import io.streamhouse.lease.api.v1alpha1.StreamAgentStatus;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.store.AgentRegistration;
 import io.streamhouse.lease.store.ChangeFeed;
+import io.streamhouse.lease.store.Lease;
 import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.store.Session;
 import jakarta.annotation.PostConstruct;
+import jakarta.annotation.PreDestroy;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -36,6 +38,11 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /**
  * StreamAgent: decides whether the agent is present (its pod Ready, or applied by hand), keeps
@@ -48,13 +55,19 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
 
     static final String BY_AGENT_ID = "byAgentId";
     /** Looks again this long after leases have settled, so as to find them settled. */
-    private static final Duration SETTLE_MARGIN = Duration.ofMillis(50);
+    /** How long a burst of lease changes is collected before an agent's status is written once. */
+    static final Duration PUBLISH_DELAY = Duration.ofMillis(100);
 
     private final LeaseStore store;
     private final OperatorMetrics metrics;
     private final AgentSessions sessions;
     private final EventRecorder events;
-    private final LeaseActivity activity;
+    private final Set<AgentId> publishing = ConcurrentHashMap.newKeySet();
+    private final ScheduledExecutorService publisher = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "streamagent-publish");
+        t.setDaemon(true);
+        return t;
+    });
     private final AgentConfig config;
     private final Clock clock;
     private final ChangeNotifications changes;
@@ -62,10 +75,8 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     private final SimpleInboundEventSource<StreamAgent> nudges = new SimpleInboundEventSource<>("agent-nudges");
 
     public StreamAgentReconciler(LeaseStore store, EventRecorder events, AgentConfig config, Clock clock,
-                                 ChangeNotifications changes, AgentSessions sessions, OperatorMetrics metrics,
-                                 LeaseActivity activity) {
+                                 ChangeNotifications changes, AgentSessions sessions, OperatorMetrics metrics) {
         this.store = store;
-        this.activity = activity;
         this.metrics = metrics;
         this.sessions = sessions;
         this.events = events;
@@ -86,6 +97,13 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         changes.subscribe(new ChangeFeed.Listener() {
             @Override
             public void leaseChanged(ChangeFeed.LeaseChange change) {
+                // Both ends list their leases in status: refresh each once per burst.
+                if (change.holder() != null) {
+                    publishSoon(change.holder());
+                }
+                if (change.previous() != null) {
+                    publishSoon(change.previous());
+                }
             }
 
             @Override
@@ -101,6 +119,29 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
                 }
             }
         });
+    }
+
+    /**
+     * Reconciles the StreamAgents of {@code agent} {@link #PUBLISH_DELAY} from now, folding every
+     * other call for it meanwhile into that one: the notifications of a burst of moves (a failover
+     * batch is one, a run of handoffs many) become one read of its leases and one status write.
+     */
+    private void publishSoon(AgentId agent) {
+        if (publishing.add(agent)) {
+            try {
+                publisher.schedule(() -> {
+                    publishing.remove(agent);
+                    nudge(agent);
+                }, PUBLISH_DELAY.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException e) {
+                publishing.remove(agent); // shutting down
+            }
+        }
+    }
+
+    @PreDestroy
+    void stop() {
+        publisher.shutdownNow();
     }
 
     /** Reconciles the StreamAgents naming {@code agent} soon. */
@@ -172,16 +213,14 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             }
         }
 
-        int leaseCount = store.leasesHeldBy(registration.agent()).size();
-        metrics.leasesHeld(registration.agent().value(), leaseCount);
-        StreamAgentStatus next = AgentStatuses.of(previous, generation, presence, session.orElse(null), leaseCount, selfKept, now);
-        Duration settling = activity.untilSettled();
-        if (!settling.isZero() && AgentStatuses.onlyLeaseCountChanged(next, previous)) {
-            // Leases are moving: the count is written once they have settled, not during the
-            // burst (it would compete with the moves' own writes); the gauge above is current.
-            next = AgentStatuses.of(previous, generation, presence, session.orElse(null), previous.getLeaseCount(), selfKept, now);
-            Duration after = settling.plus(SETTLE_MARGIN);
-            recheck = recheck == null || after.compareTo(recheck) < 0 ? after : recheck;
+        // What its live session holds, read after the commits that brought us here: a burst of
+        // moves to this agent is one status write (see leaseChanged), not one per lease.
+        List<LeaseLists.Held> held = store.leasesHeldBy(registration.agent()).stream().filter(Lease::holderLive)
+                .map(l -> new LeaseLists.Held(l.key(), l.epoch())).toList();
+        metrics.leasesHeld(registration.agent().value(), held.size());
+        StreamAgentStatus next = AgentStatuses.of(previous, generation, presence, session.orElse(null), held, selfKept, now);
+        if (!next.equals(previous)) {
+            metrics.apiWrite("agent-status");
         }
         return Resources.finish(agent, next, recheck, context);
     }

@@ -35,8 +35,11 @@ public final class ChangeFeed implements AutoCloseable {
     private static final Duration MAX_BACKOFF = Duration.ofSeconds(30);
     private static final System.Logger LOG = System.getLogger(ChangeFeed.class.getName());
 
-    /** A change of holder: {@code holder} is null when the lease was released. */
-    public record LeaseChange(LeaseKey key, long epoch, AgentId holder) {
+    /**
+     * A change of holder: {@code holder} is null when the lease was released, {@code previous}
+     * when it had none (or the payload came from a schema before V5, which did not name it).
+     */
+    public record LeaseChange(LeaseKey key, long epoch, AgentId holder, AgentId previous) {
     }
 
     /** Called on the feed's own thread; must be quick (hand work to another thread or queue). */
@@ -221,18 +224,23 @@ public final class ChangeFeed implements AutoCloseable {
         }
     }
 
-    /** Parses "topic/partition epoch holder" (holder empty when released). */
+    /** Parses "topic/partition epoch holder previous" (V5; V2 sent no previous); a holder is empty when none. */
     static LeaseChange parse(String payload) {
         String[] parts = payload.split(" ", -1);
-        if (parts.length != 3) {
-            throw new IllegalArgumentException("expected 'topic/partition epoch holder', got '" + payload + "'");
+        if (parts.length != 3 && parts.length != 4) {
+            throw new IllegalArgumentException("expected 'topic/partition epoch holder previous', got '" + payload + "'");
         }
         int slash = parts[0].lastIndexOf('/');
         if (slash < 0) {
             throw new IllegalArgumentException("expected topic/partition, got '" + parts[0] + "'");
         }
         LeaseKey key = LeaseKey.of(parts[0].substring(0, slash), Integer.parseInt(parts[0].substring(slash + 1)));
-        return new LeaseChange(key, Long.parseLong(parts[1]), parts[2].isEmpty() ? null : AgentId.of(parts[2]));
+        return new LeaseChange(key, Long.parseLong(parts[1]), agentOrNull(parts[2]),
+                parts.length == 4 ? agentOrNull(parts[3]) : null);
+    }
+
+    private static AgentId agentOrNull(String value) {
+        return value.isEmpty() ? null : AgentId.of(value);
     }
 
     private void safely(Runnable action) {

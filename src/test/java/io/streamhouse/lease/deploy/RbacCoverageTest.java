@@ -38,7 +38,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Every call the operator makes to the API server, in a scenario that runs each of its paths
- * (pod agent, assignment, holder label, status, events, finalizers, lease and pod deletion), is
+ * (pod agent, assignment, status, events, finalizers, lease and pod deletion), is
  * allowed by the operator's rules in deploy/01-operator-rbac.yaml. The mock API server records
  * every request from the operator's start on; the test's own requests carry another user agent
  * and are left out. An agent running the library, on a client with a user agent of its own, is

@@ -2,12 +2,15 @@ package io.streamhouse.lease.operator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.streamhouse.lease.api.v1alpha1.HeldTopic;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentStatus;
 import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.model.LeaseKey;
 import io.streamhouse.lease.store.Session;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** What {@code kubectl get streamagents} shows, from presence and session, without a cluster. */
@@ -22,33 +25,55 @@ class AgentStatusesTest {
 
     @Test
     void phaseFollowsPresenceAndSession() {
-        assertThat(AgentStatuses.of(null, 1, AgentStatuses.Presence.READY, session(true), 0, false, NOW).getPhase())
+        assertThat(AgentStatuses.of(null, 1, AgentStatuses.Presence.READY, session(true), held(0), false, NOW).getPhase())
                 .isEqualTo(StreamAgentPhase.Ready);
-        assertThat(AgentStatuses.of(null, 1, AgentStatuses.Presence.DRAINING, session(true), 0, false, NOW).getPhase())
+        assertThat(AgentStatuses.of(null, 1, AgentStatuses.Presence.DRAINING, session(true), held(0), false, NOW).getPhase())
                 .isEqualTo(StreamAgentPhase.Draining);
-        StreamAgentStatus notReady = AgentStatuses.of(null, 1, AgentStatuses.Presence.POD_NOT_READY, session(true), 0,
+        StreamAgentStatus notReady = AgentStatuses.of(null, 1, AgentStatuses.Presence.POD_NOT_READY, session(true), held(0),
                 false, NOW);
         assertThat(notReady.getPhase()).isEqualTo(StreamAgentPhase.Lost);
         assertThat(AgentStatuses.readyReason(notReady)).isEqualTo(Conditions.POD_NOT_READY);
-        StreamAgentStatus expired = AgentStatuses.of(null, 1, AgentStatuses.Presence.READY, session(false), 0, false, NOW);
+        StreamAgentStatus expired = AgentStatuses.of(null, 1, AgentStatuses.Presence.READY, session(false), held(0), false, NOW);
         assertThat(expired.getPhase()).isEqualTo(StreamAgentPhase.Lost);
         assertThat(AgentStatuses.readyReason(expired)).isEqualTo(Conditions.SESSION_EXPIRED);
-        assertThat(AgentStatuses.readyReason(AgentStatuses.of(null, 1, AgentStatuses.Presence.POD_GONE, null, 0, false,
+        assertThat(AgentStatuses.readyReason(AgentStatuses.of(null, 1, AgentStatuses.Presence.POD_GONE, null, held(0), false,
                 NOW))).isEqualTo(Conditions.POD_GONE);
     }
 
     @Test
     void theHeartbeatAloneNeverMakesANewStatus() {
-        StreamAgentStatus first = AgentStatuses.of(null, 1, AgentStatuses.Presence.READY, session(true), 2, true, NOW);
+        StreamAgentStatus first = AgentStatuses.of(null, 1, AgentStatuses.Presence.READY, session(true), held(2), true, NOW);
         Session renewed = new Session(AgentId.of("a"), 3, "default", "", "", Duration.ofSeconds(20), NOW,
                 NOW.plusSeconds(5), NOW.plusSeconds(25), true, NOW.plusSeconds(5));
-        StreamAgentStatus again = AgentStatuses.of(first, 1, AgentStatuses.Presence.READY, renewed, 2, true,
+        StreamAgentStatus again = AgentStatuses.of(first, 1, AgentStatuses.Presence.READY, renewed, held(2), true,
                 NOW.plusSeconds(5));
         assertThat(again).isEqualTo(first);
-        StreamAgentStatus moreLeases = AgentStatuses.of(first, 1, AgentStatuses.Presence.READY, renewed, 3, true,
+        StreamAgentStatus moreLeases = AgentStatuses.of(first, 1, AgentStatuses.Presence.READY, renewed, held(3), true,
                 NOW.plusSeconds(5));
-        assertThat(AgentStatuses.onlyLeaseCountChanged(moreLeases, first)).isTrue();
+        assertThat(moreLeases.getLeaseCount()).isEqualTo(3);
         assertThat(moreLeases.getLastHeartbeat()).isEqualTo(renewed.renewedAt().toString()); // refreshed with the change
+    }
+
+    @Test
+    void theStatusListsTheLeasesPerTopicInRunsAndCountsThem() {
+        List<LeaseLists.Held> held = List.of(new LeaseLists.Held(LeaseKey.of("orders", 0), 1),
+                new LeaseLists.Held(LeaseKey.of("orders", 1), 1), new LeaseLists.Held(LeaseKey.of("orders", 2), 3),
+                new LeaseLists.Held(LeaseKey.of("audit", 9), 2));
+        StreamAgentStatus s = AgentStatuses.of(null, 1, AgentStatuses.Presence.READY, session(true), held, false, NOW);
+        assertThat(s.getLeaseCount()).isEqualTo(4);
+        assertThat(s.getLeases()).containsExactly(new HeldTopic("audit", 1, "9@2"), new HeldTopic("orders", 3, "0-1@1,2@3"));
+        assertThat(s.getLeasesNotListed()).isNull();
+        StreamAgentStatus none = AgentStatuses.of(s, 1, AgentStatuses.Presence.READY, session(true), List.of(), false, NOW);
+        assertThat(none.getLeases()).as("omitted, not an empty list").isNull();
+        assertThat(none).isNotEqualTo(s);
+    }
+
+    static List<LeaseLists.Held> held(int n) {
+        List<LeaseLists.Held> out = new java.util.ArrayList<>();
+        for (int p = 0; p < n; p++) {
+            out.add(new LeaseLists.Held(LeaseKey.of("t", p), 1));
+        }
+        return out;
     }
 
     @Test

@@ -28,7 +28,28 @@ class ErrorStatusTest {
         }
     };
     // Neither the store nor the change feed is reached on this path; the feed is never started.
-    final PartitionLeaseReconciler reconciler = new PartitionLeaseReconciler(null, null, clock, assign,
+    final PublishConfig publish = new PublishConfig() {
+        @Override
+        public double leaseStatusWritesPerSecond() {
+            return 100;
+        }
+
+        @Override
+        public int leaseStatusBurst() {
+            return 100;
+        }
+
+        @Override
+        public double eventsPerSecond() {
+            return 10;
+        }
+
+        @Override
+        public int eventBurst() {
+            return 50;
+        }
+    };
+    final PartitionLeaseReconciler reconciler = new PartitionLeaseReconciler(null, null, clock, assign, publish,
             new ChangeNotifications(null), new OperatorMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()),
             new LeaseActivity());
 

@@ -68,7 +68,6 @@ abstract class OperatorTestSupport {
             assertThat(pl.getStatus().getHolder()).isEqualTo(id(agentName));
             assertThat(pl.getStatus().getEpoch()).isEqualTo(epoch);
             assertThat(pl.getStatus().condition("Held").getStatus()).isEqualTo("True");
-            assertThat(pl.getMetadata().getLabels()).containsEntry(PartitionLease.HOLDER_LABEL, id(agentName));
         });
         return get(lease);
     }

@@ -4,18 +4,27 @@ import static io.streamhouse.lease.testing.Eventually.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.client.Watch;
+import io.fabric8.kubernetes.client.Watcher;
+import io.fabric8.kubernetes.client.WatcherException;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
+import io.streamhouse.lease.api.v1alpha1.HeldTopic;
+import io.streamhouse.lease.api.v1alpha1.PartitionLease;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
 import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
 
 /**
  * StreamAgent behaviour (and the agent pods behind them), on the Fabric8 mock API server and the
- * real embedded PostgreSQL: who owns an agent id, and what a pod's lifecycle does to its agent.
+ * real embedded PostgreSQL: who owns an agent id, what a pod's lifecycle does to its agent, and
+ * how it lists its leases.
  */
 @QuarkusTest
 @WithKubernetesTestServer
@@ -65,5 +74,75 @@ class StreamAgentOperatorTest extends OperatorTestSupport {
             return p;
         });
         assertThat(pod.getMetadata().getName()).isEqualTo("agent-pod");
+    }
+
+    /**
+     * A StreamAgent lists the leases its live session holds, per topic with their epochs, and a
+     * burst of moves to it (a failover batch of six) is one status write: a watch on it sees its
+     * list change once, from nothing to all three of its leases at epoch 2.
+     */
+    @Test
+    void anAgentListsItsLeasesAndABurstOfMovesIsOneWrite() {
+        Fixtures.node(client, "node-" + ns, "zone-a");
+        Fixtures.readyAgentPod(client, ns, "agent-pod", id("pod"), "g1", "node-" + ns);
+        awaitAgentReady("agent-pod");
+        for (int p = 0; p < 6; p++) {
+            PartitionLease pl = Fixtures.lease(ns, "p" + p, topic, p, "g1");
+            pl.getSpec().setPreferredAgent(id("pod")); // pinned, so that b and c joining move nothing
+            client.resource(pl).create();
+        }
+        eventually().untilAsserted(() -> assertThat(agent("agent-pod").getStatus().getLeases())
+                .containsExactly(new HeldTopic(topic, 6, "0-5@1")));
+        createAgent("b");
+        createAgent("c");
+        awaitAgentReady("b");
+        awaitAgentReady("c");
+        List<List<HeldTopic>> seenByB = new CopyOnWriteArrayList<>();
+        try (Watch watch = client.resources(StreamAgent.class).inNamespace(ns).withName("b").watch(new Watcher<>() {
+            @Override
+            public void eventReceived(Action action, StreamAgent resource) {
+                List<HeldTopic> leases = resource.getStatus() == null ? null : resource.getStatus().getLeases();
+                if (seenByB.isEmpty() || !Objects.equals(seenByB.get(seenByB.size() - 1), leases)) {
+                    seenByB.add(leases);
+                }
+            }
+
+            @Override
+            public void onClose(WatcherException cause) {
+            }
+        })) {
+            client.pods().inNamespace(ns).withName("agent-pod").withGracePeriod(0).delete();
+
+            eventually().untilAsserted(() -> {
+                Map<Integer, Long> onB = listed(agent("b"));
+                Map<Integer, Long> onC = listed(agent("c"));
+                assertThat(onB.size() + onC.size()).isEqualTo(6);
+                assertThat(onB.values()).containsOnly(2L);
+                assertThat(onC.values()).containsOnly(2L);
+                assertThat(onB.keySet()).isEqualTo(partitionsHeldBy("b"));
+                assertThat(onC.keySet()).isEqualTo(partitionsHeldBy("c"));
+                assertThat(agent("b").getStatus().getLeaseCount()).isEqualTo(onB.size());
+            });
+            eventually().untilAsserted(() -> assertThat(seenByB).as("b's lease list, each distinct value a watch saw")
+                    .hasSize(2).first().isNull());
+        }
+        eventually().untilAsserted(() -> assertThat(agent("agent-pod") == null
+                || agent("agent-pod").getStatus().getLeases() == null).as("the lost agent lists nothing").isTrue());
+    }
+
+    Map<Integer, Long> listed(StreamAgent agent) {
+        Map<Integer, Long> out = new java.util.HashMap<>();
+        if (agent.getStatus().getLeases() != null) {
+            agent.getStatus().getLeases().forEach(h -> {
+                assertThat(h.getTopic()).isEqualTo(topic);
+                out.putAll(LeaseLists.parse(h.getPartitions()));
+            });
+        }
+        return out;
+    }
+
+    java.util.Set<Integer> partitionsHeldBy(String name) {
+        return store.leasesHeldBy(AgentId.of(id(name))).stream().map(l -> l.key().partition())
+                .collect(java.util.stream.Collectors.toSet());
     }
 }

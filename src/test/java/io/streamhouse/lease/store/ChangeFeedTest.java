@@ -77,8 +77,8 @@ class ChangeFeedTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> sessions.contains(b.agent()));
         await().atMost(Duration.ofSeconds(10)).until(() -> leases.size() >= 2);
         assertThat(leases).filteredOn(c -> c.key().equals(key)).containsExactly(
-                new ChangeFeed.LeaseChange(key, 1, a.agent()),
-                new ChangeFeed.LeaseChange(key, 1, null));
+                new ChangeFeed.LeaseChange(key, 1, a.agent(), null),
+                new ChangeFeed.LeaseChange(key, 1, null, a.agent()));
         assertThat(sessions).filteredOn(id -> id.equals(a.agent()) || id.equals(b.agent()))
                 .as("register, expire, register; renewals say nothing")
                 .containsExactly(a.agent(), a.agent(), b.agent());
@@ -100,11 +100,16 @@ class ChangeFeedTest {
 
     @Test
     void parsesPayloadsAndRefusesOddOnes() {
-        assertThat(ChangeFeed.parse("my.topic/12 7 agent-1"))
-                .isEqualTo(new ChangeFeed.LeaseChange(LeaseKey.of("my.topic", 12), 7, AgentId.of("agent-1")));
-        assertThat(ChangeFeed.parse("t/0 3 ")).isEqualTo(new ChangeFeed.LeaseChange(LeaseKey.of("t", 0), 3, null));
+        assertThat(ChangeFeed.parse("my.topic/12 7 agent-1 agent-0")).isEqualTo(new ChangeFeed.LeaseChange(
+                LeaseKey.of("my.topic", 12), 7, AgentId.of("agent-1"), AgentId.of("agent-0")));
+        assertThat(ChangeFeed.parse("t/0 3  agent-0"))
+                .isEqualTo(new ChangeFeed.LeaseChange(LeaseKey.of("t", 0), 3, null, AgentId.of("agent-0")));
+        assertThat(ChangeFeed.parse("t/0 3 agent-1 ")).as("no previous holder")
+                .isEqualTo(new ChangeFeed.LeaseChange(LeaseKey.of("t", 0), 3, AgentId.of("agent-1"), null));
+        assertThat(ChangeFeed.parse("my.topic/12 7 agent-1")).as("a V2 payload")
+                .isEqualTo(new ChangeFeed.LeaseChange(LeaseKey.of("my.topic", 12), 7, AgentId.of("agent-1"), null));
         assertThatThrownBy(() -> ChangeFeed.parse("t/0 3")).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("expected 'topic/partition epoch holder'");
+                .hasMessageContaining("expected 'topic/partition epoch holder previous'");
         assertThatThrownBy(() -> ChangeFeed.parse("t 3 a")).isInstanceOf(IllegalArgumentException.class);
     }
 }

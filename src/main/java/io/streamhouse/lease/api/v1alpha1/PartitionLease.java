@@ -22,7 +22,11 @@ public class PartitionLease extends CustomResource<PartitionLeaseSpec, Partition
 
     public static final String GROUP = "streamhouse.io";
     public static final String VERSION = "v1alpha1";
-    /** Label the operator sets to the holder's agent id, so an agent can watch only its leases. */
+    /**
+     * Label version 0.1.0 set to the holder's agent id (its agents watched by it). No longer
+     * written: it cost a second API write per move, and agents learn from the database; the
+     * operator removes it from a lease once, paced with the status writes.
+     */
     public static final String HOLDER_LABEL = "streamhouse.io/holder";
 
 }

@@ -24,8 +24,8 @@ public class StreamAgentSpec {
     @Required
     @Size(min = 1, max = 63)
     @Pattern("^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
-    @JsonPropertyDescription("Identity of the agent, unique in the cluster; the value of the"
-            + " streamhouse.io/holder label on the leases it holds.")
+    @JsonPropertyDescription("Identity of the agent, unique in the cluster; PartitionLease status.holder"
+            + " names it, and this StreamAgent's status lists the leases it holds.")
     private String agentId;
 
     @Default(DEFAULT_GROUP)

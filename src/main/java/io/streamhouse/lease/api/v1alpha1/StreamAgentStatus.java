@@ -1,6 +1,7 @@
 package io.streamhouse.lease.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import java.util.List;
 import java.util.Objects;
 
 /** The agent's session as the operator last saw it; written only when something changes. */
@@ -20,6 +21,15 @@ public class StreamAgentStatus extends ConditionedStatus {
 
     @JsonPropertyDescription("Number of leases this agent holds.")
     private Integer leaseCount;
+
+    @JsonPropertyDescription("The leases this agent holds (its session is live), per topic with their epochs,"
+            + " written once per burst of moves after the database commit. Agents learn their leases from"
+            + " the database; this is the view for people and tools (kubectl get -o yaml, watches).")
+    private List<HeldTopic> leases;
+
+    @JsonPropertyDescription("Leases held but not listed in leases, because the list reached its size cap"
+            + " (128 KiB); absent when every lease is listed. leaseCount always counts them all.")
+    private Integer leasesNotListed;
 
     public StreamAgentPhase getPhase() {
         return phase;
@@ -53,15 +63,33 @@ public class StreamAgentStatus extends ConditionedStatus {
         this.leaseCount = leaseCount;
     }
 
+    public List<HeldTopic> getLeases() {
+        return leases;
+    }
+
+    public void setLeases(List<HeldTopic> leases) {
+        this.leases = leases;
+    }
+
+    public Integer getLeasesNotListed() {
+        return leasesNotListed;
+    }
+
+    public void setLeasesNotListed(Integer leasesNotListed) {
+        this.leasesNotListed = leasesNotListed;
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof StreamAgentStatus s && sameConditions(s) && Objects.equals(phase, s.phase)
                 && Objects.equals(sessionEpoch, s.sessionEpoch) && Objects.equals(lastHeartbeat, s.lastHeartbeat)
-                && Objects.equals(leaseCount, s.leaseCount);
+                && Objects.equals(leaseCount, s.leaseCount) && Objects.equals(leases, s.leases)
+                && Objects.equals(leasesNotListed, s.leasesNotListed);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(phase, sessionEpoch, lastHeartbeat, leaseCount, getObservedGeneration(), getConditions());
+        return Objects.hash(phase, sessionEpoch, lastHeartbeat, leaseCount, leases, leasesNotListed,
+                getObservedGeneration(), getConditions());
     }
 }

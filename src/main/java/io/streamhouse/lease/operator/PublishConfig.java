@@ -1,0 +1,32 @@
+package io.streamhouse.lease.operator;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+
+/**
+ * {@code streamhouse.publish.*}: how fast leadership is shown in Kubernetes. Agents learn it from
+ * the database; these writes are for people and tools, and are paced so that a burst of moves
+ * never starves the rest of the cluster.
+ */
+@ConfigMapping(prefix = "streamhouse.publish")
+public interface PublishConfig {
+
+    /**
+     * PartitionLease status writes per second, on average (a burst of moves waits its turn;
+     * a lease that moves twice meanwhile is written once, with its final state).
+     */
+    @WithDefault("100")
+    double leaseStatusWritesPerSecond();
+
+    /** PartitionLease status writes allowed at once before the average applies. */
+    @WithDefault("100")
+    int leaseStatusBurst();
+
+    /** Events per second, on average; beyond, Events are dropped and counted (sampled, never queued). */
+    @WithDefault("10")
+    double eventsPerSecond();
+
+    /** Events allowed at once before the average applies. */
+    @WithDefault("50")
+    int eventBurst();
+}

@@ -1,0 +1,88 @@
+package io.streamhouse.lease.operator;
+
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.LongSupplier;
+
+/**
+ * A client-side budget for API writes of one kind: at most {@code perSecond} on average, and a
+ * burst of {@code burst} at once, so that a burst of moves never starves the rest of the cluster
+ * (the API server's Priority and Fairness shares its capacity between all clients).
+ *
+ * <p>A writer that finds no room is given a turn, a moment reserved for it alone, and is told
+ * how long until then: it comes back at that moment and writes without asking again. So a
+ * deferred write costs one more look, never a poll, and writers are served in the order they
+ * arrived. The arithmetic is the generic cell rate algorithm (one "theoretical arrival time",
+ * no timer); a turn is kept per key, which the rate limiters at hand do not offer.
+ *
+ * @param <K> what a turn is reserved for (a resource)
+ */
+final class WriteBudget<K> {
+
+    private final long interval;
+    private final long tolerance;
+    private final LongSupplier nanos;
+    private final Map<K, Long> turns = new HashMap<>();
+    private long theoretical;
+
+    /** @param nanos a monotonic clock in nanoseconds (tests drive it by hand) */
+    WriteBudget(double perSecond, int burst, LongSupplier nanos) {
+        if (!(perSecond > 0) || burst < 1) {
+            throw new IllegalArgumentException("a write budget needs perSecond > 0 and burst >= 1, got "
+                    + perSecond + " and " + burst);
+        }
+        this.interval = Math.max(1, (long) (1_000_000_000L / perSecond));
+        this.tolerance = (burst - 1) * interval;
+        this.nanos = nanos;
+        this.theoretical = nanos.getAsLong();
+    }
+
+    /**
+     * {@link Duration#ZERO} when {@code key} may write now (its turn has come, or there is room);
+     * otherwise how long until its turn, which is kept for it.
+     */
+    synchronized Duration turn(K key) {
+        long now = nanos.getAsLong();
+        Long reserved = turns.get(key);
+        if (reserved != null) {
+            if (reserved - now <= 0) {
+                turns.remove(key);
+                return Duration.ZERO;
+            }
+            return Duration.ofNanos(reserved - now);
+        }
+        long at = Math.max(theoretical, now);
+        long allowed = at - tolerance;
+        theoretical = at + interval;
+        if (allowed - now <= 0) {
+            return Duration.ZERO;
+        }
+        turns.put(key, allowed);
+        return Duration.ofNanos(allowed - now);
+    }
+
+    /**
+     * True when there is room now (taken); false otherwise, reserving nothing: for writes that are
+     * sampled in a burst (dropped and counted) rather than deferred.
+     */
+    synchronized boolean tryNow() {
+        long now = nanos.getAsLong();
+        long at = Math.max(theoretical, now);
+        if (at - tolerance - now > 0) {
+            return false;
+        }
+        theoretical = at + interval;
+        return true;
+    }
+
+    /** {@code key} no longer needs its turn (nothing to write any more, or deleted). */
+    synchronized void forget(K key) {
+        turns.remove(key);
+    }
+
+    /** Turns reserved now (writes waiting), for the metrics. */
+    synchronized int waiting() {
+        return turns.size();
+    }
+}

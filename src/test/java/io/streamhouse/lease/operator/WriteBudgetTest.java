@@ -1,0 +1,82 @@
+package io.streamhouse.lease.operator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+/** The write budget on a hand-driven clock: a burst, then turns in arrival order at the rate. */
+class WriteBudgetTest {
+
+    final AtomicLong now = new AtomicLong(5_000_000_000L);
+    final WriteBudget<String> budget = new WriteBudget<>(10, 3, now::get); // 10/s: one per 100 ms, 3 at once
+
+    @Test
+    void aBurstGoesAtOnceThenEachWriterGetsItsOwnTurnInOrder() {
+        assertThat(budget.turn("a")).isZero();
+        assertThat(budget.turn("b")).isZero();
+        assertThat(budget.turn("c")).isZero();
+        assertThat(budget.turn("d")).isEqualTo(Duration.ofMillis(100));
+        assertThat(budget.turn("e")).isEqualTo(Duration.ofMillis(200));
+        assertThat(budget.waiting()).isEqualTo(2);
+
+        assertThat(budget.turn("d")).as("asking again keeps the turn").isEqualTo(Duration.ofMillis(100));
+        now.addAndGet(Duration.ofMillis(100).toNanos());
+        assertThat(budget.turn("f")).as("a newcomer queues behind e").isEqualTo(Duration.ofMillis(200));
+        assertThat(budget.turn("d")).as("d's turn has come").isZero();
+        assertThat(budget.turn("e")).isEqualTo(Duration.ofMillis(100));
+        now.addAndGet(Duration.ofMillis(100).toNanos());
+        assertThat(budget.turn("e")).isZero();
+    }
+
+    @Test
+    void aTurnNoLongerNeededIsForgottenAndIdleTimeRefillsTheBurst() {
+        budget.turn("a");
+        budget.turn("b");
+        budget.turn("c");
+        assertThat(budget.turn("d")).isPositive();
+        budget.forget("d");
+        assertThat(budget.waiting()).isZero();
+        now.addAndGet(Duration.ofSeconds(10).toNanos());
+        assertThat(budget.turn("x")).isZero();
+        assertThat(budget.turn("y")).isZero();
+        assertThat(budget.turn("z")).isZero();
+        assertThat(budget.turn("w")).isPositive();
+    }
+
+    @Test
+    void theAverageRateHoldsOverALongBurst() {
+        int writes = 0;
+        long start = now.get();
+        for (int i = 0; i < 1_000; i++) {
+            Duration wait = budget.turn("lease-" + i);
+            if (!wait.isZero()) {
+                now.addAndGet(wait.toNanos()); // the writer comes back at its turn
+                assertThat(budget.turn("lease-" + i)).isZero();
+            }
+            writes++;
+        }
+        double seconds = (now.get() - start) / 1e9;
+        assertThat((writes - 3) / seconds).as("writes per second after the burst").isCloseTo(10, org.assertj.core.data.Offset.offset(0.1));
+    }
+
+    @Test
+    void sampledWritesTakeRoomWhenThereIsSomeAndReserveNothing() {
+        assertThat(budget.tryNow()).isTrue();
+        assertThat(budget.tryNow()).isTrue();
+        assertThat(budget.tryNow()).isTrue();
+        assertThat(budget.tryNow()).as("the burst is spent").isFalse();
+        assertThat(budget.waiting()).isZero();
+        now.addAndGet(Duration.ofMillis(100).toNanos());
+        assertThat(budget.tryNow()).isTrue();
+        assertThat(budget.tryNow()).isFalse();
+    }
+
+    @Test
+    void refusesABudgetThatAllowsNothing() {
+        assertThatThrownBy(() -> new WriteBudget<String>(0, 1, now::get)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new WriteBudget<String>(1, 0, now::get)).isInstanceOf(IllegalArgumentException.class);
+    }
+}
