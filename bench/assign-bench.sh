@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Assignment and failover figures (see README "Benchmarks"): the packaged operator against an API
 # server and an embedded PostgreSQL, for each size leases x agents.
-# Usage: bench/assign-bench.sh [--real-api] [sizes=1000x10,1000x100,10000x10,10000x100]
+# Usage: bench/assign-bench.sh [--real-api] [--library] [sizes=1000x10,1000x100,10000x10,10000x100]
 #   default: the Fabric8 mock API server (in the bench's JVM, serves one request at a time);
-#   --real-api: kube-apiserver v1.20.2 + etcd on loopback (hack/kube-apiserver; built once, ~15 min).
+#   --real-api: kube-apiserver v1.20.2 + etcd on loopback (hack/kube-apiserver; built once, ~15 min);
+#   --library: the agents run the agent library in the bench's JVM (sessions, channels, fenced
+#   writes: "writable" times), instead of being kept by the operator.
 #   BENCH_JAR=<path to another build's quarkus-run.jar>: bench that build instead (before/after comparisons).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export BENCH_API=mock
-if [[ "${1:-}" == "--real-api" ]]; then
-  BENCH_API=real
+export BENCH_API=mock BENCH_AGENTS=operator
+while [[ "${1:-}" == --* ]]; do
+  case "$1" in
+    --real-api) BENCH_API=real ;;
+    --library) BENCH_AGENTS=library ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
   shift
-fi
+done
 mvn -q -B package -DskipTests
 exec mvn -q -B -Pbench test-compile exec:exec \
   -Dbench.main=io.streamhouse.lease.bench.AssignBench \

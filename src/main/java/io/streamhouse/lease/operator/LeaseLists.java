@@ -81,27 +81,4 @@ final class LeaseLists {
         }
         return out.toString();
     }
-
-    /** Reads a run list back (tools and tests): partition to epoch. */
-    static Map<Integer, Long> parse(String runs) {
-        Map<Integer, Long> out = new LinkedHashMap<>();
-        if (runs == null || runs.isEmpty()) {
-            return out;
-        }
-        for (String run : runs.split(",")) {
-            int at = run.indexOf('@');
-            if (at < 0) {
-                throw new IllegalArgumentException("expected first[-last]@epoch, got '" + run + "'");
-            }
-            long epoch = Long.parseLong(run.substring(at + 1));
-            String range = run.substring(0, at);
-            int dash = range.indexOf('-');
-            int first = Integer.parseInt(dash < 0 ? range : range.substring(0, dash));
-            int last = dash < 0 ? first : Integer.parseInt(range.substring(dash + 1));
-            for (int p = first; p <= last; p++) {
-                out.put(p, epoch);
-            }
-        }
-        return out;
-    }
 }

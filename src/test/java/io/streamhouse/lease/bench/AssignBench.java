@@ -11,7 +11,10 @@ import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeaseSpec;
+import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.api.v1alpha1.StreamAgentSpec;
+import io.streamhouse.lease.model.LeaseKey;
 import io.streamhouse.lease.store.LocalPostgres;
 import io.streamhouse.lease.testing.LeaseTracker;
 import java.io.IOException;
@@ -28,9 +31,11 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -72,7 +77,32 @@ public final class AssignBench {
     /** What one size measured. */
     record Figures(Size size, Duration boot, Duration assign, double apiWritesPerSec, double leaderWritesPerSec,
                    double dbRowWritesPerSec, long heapUsedMb, int gracefulMoved, Duration graceful, int crashMoved,
-                   Duration crashTotal, Duration crashAfterExpiry) {
+                   Duration crashTotal, Duration crashAfterExpiry, Publication publication) {
+    }
+
+    /** First and median and last of a set of times (null when not measured). */
+    record Spread(Duration median, Duration last) {
+        static Spread of(List<Long> nanos) {
+            return nanos == null || nanos.isEmpty() ? null
+                    : new Spread(Duration.ofNanos(nanos.get(nanos.size() / 2)), Duration.ofNanos(nanos.get(nanos.size() - 1)));
+        }
+
+        @Override
+        public String toString() {
+            return String.format("%.2f/%.2fs", secs(median), secs(last));
+        }
+    }
+
+    /**
+     * Where leadership is learned and shown: "writable" is each moved lease's first fenced commit
+     * by its new holder (library agents only), "visible" its new holder's StreamAgent listing it,
+     * "statuses" its PartitionLease status showing it; median/last, from the stop, from the
+     * expiry, or from the operator being ready. API writes of the crash are counted from the
+     * expiry until the statuses converged, next to the bound (agents touched + leases moved).
+     */
+    record Publication(Spread initialWritable, Spread gracefulWritable, Spread gracefulVisible, Spread crashWritable,
+                       Spread crashVisible, Spread crashStatuses, long crashApiWrites, long crashBound,
+                       Duration commitToVisible, int largestObjectBytes) {
     }
 
     public static void main(String[] args) throws Exception {
@@ -84,8 +114,10 @@ public final class AssignBench {
             throw new IllegalStateException(jar + " is missing: run mvn package first (bench/assign-bench.sh does)");
         }
         boolean realApi = "real".equals(System.getenv("BENCH_API"));
+        boolean library = "library".equals(System.getenv("BENCH_AGENTS"));
         List<Figures> all = new ArrayList<>();
-        try (LocalPostgres pg = LocalPostgres.start(null, Map.of("max_connections", "100"))) {
+        // Library agents each keep a LISTEN connection (100 agents: 100), besides the operator's pools.
+        try (LocalPostgres pg = LocalPostgres.start(null, Map.of("max_connections", "300"))) {
             int n = 0;
             for (String s : spec.split(",")) {
                 Size size = Size.parse(s);
@@ -93,7 +125,7 @@ public final class AssignBench {
                 try (Connection c = DriverManager.getConnection(pg.jdbcUrl("postgres")); Statement st = c.createStatement()) {
                     st.execute("CREATE DATABASE " + db);
                 }
-                Figures f = new AssignBench(size, pg.jdbcUrl(db), jar, realApi).run();
+                Figures f = new AssignBench(size, pg.jdbcUrl(db), jar, realApi, library).run();
                 all.add(f);
                 print(List.of(f));
             }
@@ -101,8 +133,10 @@ public final class AssignBench {
         System.out.println();
         System.out.println("==== summary (" + Runtime.getRuntime().availableProcessors() + " cores, "
                 + (realApi ? "kube-apiserver v1.20.2 + etcd" : "Fabric8 mock API server") + ","
-                + " embedded PostgreSQL, operator-kept pod agents, session timeout " + SESSION_TIMEOUT.toSeconds() + " s) ====");
+                + " embedded PostgreSQL, " + (library ? "agents running the agent library" : "operator-kept pod agents")
+                + ", session timeout " + SESSION_TIMEOUT.toSeconds() + " s) ====");
         print(all);
+        printPublication(all);
         System.exit(0);
     }
 
@@ -117,6 +151,26 @@ public final class AssignBench {
         }
     }
 
+    static void printPublication(List<Figures> figures) {
+        System.out.printf("%-24s %14s %14s %14s %14s %14s %14s %16s %10s %9s%n", "size", "init writable",
+                "stop writable", "stop visible", "crash writable", "crash visible", "crash statuses", "crash API wr",
+                "commit>ag", "object");
+        for (Figures f : figures) {
+            Publication p = f.publication();
+            System.out.printf("%-24s %14s %14s %14s %14s %14s %14s %16s %9.2fs %7dKB%n", f.size(), show(p.initialWritable()),
+                    show(p.gracefulWritable()), show(p.gracefulVisible()), show(p.crashWritable()), show(p.crashVisible()),
+                    show(p.crashStatuses()), p.crashApiWrites() + " (<=" + p.crashBound() + ")",
+                    p.commitToVisible() == null ? Double.NaN : secs(p.commitToVisible()), p.largestObjectBytes() / 1024);
+        }
+        System.out.println("(times median/last; writable: first fenced commit by the new holder; visible: listed on its"
+                + " StreamAgent; statuses: its PartitionLease shows it; stop from the stop, crash from the session's"
+                + " expiry, initial from the operator ready; commit>ag: the slowest database commit to StreamAgent listing)");
+    }
+
+    static String show(Spread s) {
+        return s == null ? "-" : s.toString();
+    }
+
     static double secs(Duration d) {
         return d.toNanos() / 1e9;
     }
@@ -125,18 +179,21 @@ public final class AssignBench {
     private final String dbUrl;
     private final Path jar;
     private final boolean realApi;
+    private final boolean library;
     private final LeaseTracker leases = new LeaseTracker();
 
-    AssignBench(Size size, String dbUrl, Path jar, boolean realApi) {
+    AssignBench(Size size, String dbUrl, Path jar, boolean realApi, boolean library) {
         this.size = size;
         this.dbUrl = dbUrl;
         this.jar = jar;
         this.realApi = realApi;
+        this.library = library;
     }
 
     Figures run() throws Exception {
         System.out.println("---- " + size + " ----");
         Process operator = null;
+        LibraryAgents agents = null;
         try (BenchApi api = realApi ? BenchApi.real() : BenchApi.mock()) {
             KubernetesClient client = api.client();
             System.out.println("API server: " + api.label());
@@ -150,7 +207,18 @@ public final class AssignBench {
                 client.nodes().resource(new NodeBuilder().withNewMetadata().withName("node-" + zone)
                         .withLabels(Map.of(StreamAgent.ZONE_NODE_LABEL, "zone-" + zone)).endMetadata().build()).create();
             }
-            parallel(size.agents(), i -> readyPod(client, i));
+            parallel(size.agents(), i -> readyPod(client, i, library));
+            if (library) {
+                // As the operator made them on an earlier run: the agents start, read them and
+                // register before the operator starts.
+                parallel(size.agents(), i -> selfKeptAgent(client, i));
+                agents = new LibraryAgents(client, NS, dbUrl, size.agents());
+                LibraryAgents started = agents;
+                parallel(size.agents(), i -> started.start("agent-" + i));
+                System.out.printf("started %d agents running the agent library%n", size.agents());
+            }
+            AgentLists lists = new AgentLists(a -> client.getKubernetesSerialization().asJson(a));
+            var agentInformer = client.resources(StreamAgent.class).inNamespace(NS).inform(lists);
             long made = System.nanoTime();
             parallel(size.leases(), i -> createLease(client, i));
             Duration create = Duration.ofNanos(System.nanoTime() - made);
@@ -165,6 +233,16 @@ public final class AssignBench {
             waitFor("all leases Held", Duration.ofMinutes(20), () -> leases.held() == size.leases());
             Duration assign = Duration.ofNanos(System.nanoTime() - t0);
             Duration boot = bootTime();
+            Spread initialWritable = null;
+            if (library) {
+                LibraryAgents a = agents;
+                Map<LeaseKey, Long> none = new HashMap<>();
+                allKeys().forEach(k -> none.put(k, 0L));
+                waitFor("all leases written", Duration.ofMinutes(5), () -> a.writableAfter(none, t0) != null);
+                initialWritable = Spread.of(a.writableAfter(none, t0 + boot.toNanos()));
+                System.out.printf("initial assignment: every lease's first fenced commit by its holder %s (median/last)"
+                        + " after the operator was ready%n", initialWritable);
+            }
             long initialWrites = api.writes() - writesBefore;
             System.out.printf("initial assignment: all %d leases Held %.1f s after the operator process started"
                     + " (%.1f s of it JVM and Quarkus boot); %d API writes meanwhile (%.1f per lease, %.0f/s); requests:%n%s",
@@ -194,32 +272,57 @@ public final class AssignBench {
             // would): the agent drains while it still runs.
             String drained = leases.busiest(null);
             int gracefulMoved = leases.heldBy(drained);
-            client.pods().inNamespace(NS).withName(drained).patch(PatchContext.of(PatchType.JSON_MERGE),
-                    "{\"metadata\":{\"finalizers\":[\"" + HOLD_FINALIZER + "\"]}}");
+            Map<LeaseKey, Long> drainedEpochs = heldEpochs(drained);
             Map<String, long[]> beforeGraceful = api.requests();
             long g0 = System.nanoTime();
-            client.pods().inNamespace(NS).withName(drained).delete();
+            if (library) {
+                agents.stop(drained); // what its preStop hook does: release everything and end the session
+            } else {
+                client.pods().inNamespace(NS).withName(drained).patch(PatchContext.of(PatchType.JSON_MERGE),
+                        "{\"metadata\":{\"finalizers\":[\"" + HOLD_FINALIZER + "\"]}}");
+                g0 = System.nanoTime();
+                client.pods().inNamespace(NS).withName(drained).delete();
+            }
+            long gracefulStart = g0;
             waitFor("graceful stop moved", Duration.ofMinutes(5), () -> leases.heldBy(drained) == 0 && leases.held() == size.leases());
             Duration graceful = Duration.ofNanos(System.nanoTime() - g0);
-            System.out.printf("graceful stop of %s: %d leases Held by others after %.2f s (%s); requests meanwhile:%n%s",
-                    drained, gracefulMoved, secs(graceful), movedTimeline(drained, g0), api.since(beforeGraceful));
-            client.pods().inNamespace(NS).withName(drained).patch(PatchContext.of(PatchType.JSON_MERGE),
-                    "{\"metadata\":{\"finalizers\":null}}");
+            waitFor("graceful stop listed", Duration.ofMinutes(2), () -> lists.visibleAfter(drainedEpochs, gracefulStart) != null);
+            Spread gracefulVisible = Spread.of(lists.visibleAfter(drainedEpochs, g0));
+            Spread gracefulWritable = null;
+            if (library) {
+                LibraryAgents a = agents;
+                waitFor("graceful stop written", Duration.ofMinutes(2), () -> a.writableAfter(drainedEpochs, gracefulStart) != null);
+                gracefulWritable = Spread.of(a.writableAfter(drainedEpochs, g0));
+            }
+            System.out.printf("graceful stop of %s: %d leases Held by others after %.2f s (%s); writable %s, listed on"
+                    + " their StreamAgents %s (median/last); requests meanwhile:%n%s", drained, gracefulMoved, secs(graceful),
+                    movedTimeline(drained, g0), show(gracefulWritable), show(gracefulVisible), api.since(beforeGraceful));
+            if (!library) {
+                client.pods().inNamespace(NS).withName(drained).patch(PatchContext.of(PatchType.JSON_MERGE),
+                        "{\"metadata\":{\"finalizers\":null}}");
+            }
 
             // Crash: the pod stops being Ready (what the kubelet reports for a dead process); its
             // session is no longer renewed and expires, then its leases fail over.
             String crashed = leases.busiest(drained);
             int crashMoved = leases.heldBy(crashed);
+            Map<LeaseKey, Long> crashedEpochs = heldEpochs(crashed);
             Instant c0 = Instant.now();
             long c0n = System.nanoTime();
-            setReady(client, crashed, false);
+            if (library) {
+                agents.crash(crashed); // cut off the database: no renewal, no release, as a dead process
+            } else {
+                setReady(client, crashed, false);
+            }
             Map<String, long[]> atExpiry = new HashMap<>();
             long[] expiryNanos = {0};
+            long[] writesAtExpiry = {0};
             waitFor("crashed session expired", Duration.ofMinutes(2), () -> {
                 if (Instant.now().isBefore(sessionExpiry(crashed))) {
                     return false;
                 }
                 atExpiry.putAll(api.requests());
+                writesAtExpiry[0] = api.writes();
                 expiryNanos[0] = System.nanoTime();
                 return true;
             });
@@ -228,13 +331,39 @@ public final class AssignBench {
             Instant done = c0.plus(crashTotal);
             Instant expiry = sessionExpiry(crashed);
             Duration afterExpiry = Duration.between(expiry, done);
+            // The expiry on the database clock, as this process's monotonic clock reads it.
+            long expiryAt = c0n + Duration.between(c0, expiry).toNanos();
+            long crashApiWrites = api.writes() - writesAtExpiry[0];
+            waitFor("crash listed", Duration.ofMinutes(2), () -> lists.visibleAfter(crashedEpochs, expiryAt) != null);
+            Spread crashVisible = Spread.of(lists.visibleAfter(crashedEpochs, expiryAt));
+            Spread crashStatuses = Spread.of(leases.movedFrom(crashed, expiryAt));
+            Spread crashWritable = null;
+            if (library) {
+                LibraryAgents a = agents;
+                waitFor("crash written", Duration.ofMinutes(2), () -> a.writableAfter(crashedEpochs, expiryAt) != null);
+                crashWritable = Spread.of(a.writableAfter(crashedEpochs, expiryAt));
+            }
+            Set<String> touched = new HashSet<>();
+            Map<String, LeaseTracker.Seen> now = leases.snapshot();
+            crashedEpochs.keySet().forEach(k -> touched.add(now.get(leaseName(k)).holder()));
+            long bound = touched.size() + 1 + crashedEpochs.size(); // the new holders, the crashed one, the leases
+            Duration commitToVisible = commitToVisible(lists, crashedEpochs.keySet(), c0n, c0);
             System.out.printf("crash of %s: %d leases Held by others %.2f s after the crash, %.2f s after its session"
-                    + " expired (%s); requests after expiry:%n%s", crashed, crashMoved, secs(crashTotal), secs(afterExpiry),
-                    movedTimeline(crashed, expiryNanos[0]), api.since(atExpiry));
+                    + " expired (%s); after the expiry: writable %s, listed on their StreamAgents %s, statuses %s"
+                    + " (median/last); %d API writes until the statuses converged (bound %d); requests after expiry:%n%s",
+                    crashed, crashMoved, secs(crashTotal), secs(afterExpiry), movedTimeline(crashed, expiryNanos[0]),
+                    show(crashWritable), show(crashVisible), show(crashStatuses), crashApiWrites, bound, api.since(atExpiry));
+            System.out.printf("largest StreamAgent seen: %d bytes of JSON%n", lists.largestBytes());
             informer.close();
+            agentInformer.close();
+            Publication publication = new Publication(initialWritable, gracefulWritable, gracefulVisible, crashWritable,
+                    crashVisible, crashStatuses, crashApiWrites, bound, commitToVisible, lists.largestBytes());
             return new Figures(size, boot, assign, apiRate, leaderRate, dbRate, heapMb, gracefulMoved, graceful,
-                    crashMoved, crashTotal, afterExpiry);
+                    crashMoved, crashTotal, afterExpiry, publication);
         } finally {
+            if (agents != null) {
+                agents.close();
+            }
             if (operator != null) {
                 operator.destroy();
                 if (!operator.waitFor(20, TimeUnit.SECONDS)) {
@@ -291,18 +420,43 @@ public final class AssignBench {
         return process;
     }
 
-    static Pod readyPod(KubernetesClient client, int i) {
+    static Pod readyPod(KubernetesClient client, int i, boolean library) {
         String name = "agent-" + i;
+        Map<String, String> annotations = new HashMap<>(Map.of(StreamAgent.AGENT_ID_ANNOTATION, name,
+                StreamAgent.GROUP_ANNOTATION, GROUP, StreamAgent.ADDRESS_ANNOTATION, name + ":9092"));
+        if (library) {
+            annotations.put(StreamAgent.SESSION_KEEPER_ANNOTATION, "agent");
+        }
         client.pods().inNamespace(NS).resource(new PodBuilder()
                 .withNewMetadata().withName(name).withNamespace(NS)
                     .withLabels(Map.of(StreamAgent.AGENT_LABEL, "true"))
-                    .withAnnotations(Map.of(StreamAgent.AGENT_ID_ANNOTATION, name, StreamAgent.GROUP_ANNOTATION, GROUP,
-                            StreamAgent.ADDRESS_ANNOTATION, name + ":9092"))
+                    .withAnnotations(annotations)
                 .endMetadata()
                 .withNewSpec().withNodeName("node-" + "abc".charAt(i % 3))
                     .addNewContainer().withName("agent").withImage("streamhouse/agent:bench").endContainer()
                 .endSpec().build()).create();
         return setReady(client, name, true);
+    }
+
+    /** The StreamAgent the operator makes for pod {@code i} (self-kept session), owned by the pod. */
+    static StreamAgent selfKeptAgent(KubernetesClient client, int i) {
+        String name = "agent-" + i;
+        Pod pod = client.pods().inNamespace(NS).withName(name).get();
+        StreamAgent agent = new StreamAgent();
+        agent.getMetadata().setName(name);
+        agent.getMetadata().setNamespace(NS);
+        agent.getMetadata().setOwnerReferences(List.of(new io.fabric8.kubernetes.api.model.OwnerReferenceBuilder()
+                .withApiVersion("v1").withKind("Pod").withName(name).withUid(pod.getMetadata().getUid())
+                .withController(true).withBlockOwnerDeletion(true).build()));
+        StreamAgentSpec spec = new StreamAgentSpec();
+        spec.setAgentId(name);
+        spec.setGroup(GROUP);
+        spec.setZone("zone-" + "abc".charAt(i % 3));
+        spec.setAddress(name + ":9092");
+        spec.setSessionKeeper(SessionKeeper.Agent);
+        spec.setSessionTimeoutSeconds((int) SESSION_TIMEOUT.toSeconds());
+        agent.setSpec(spec);
+        return client.resource(agent).create();
     }
 
     static Pod setReady(KubernetesClient client, String name, boolean ready) {
@@ -327,6 +481,57 @@ public final class AssignBench {
     }
 
     // ------------------------------------------------------------------ observing
+
+    /** The lease keys of this bench, as createLease names them. */
+    List<LeaseKey> allKeys() {
+        List<LeaseKey> keys = new ArrayList<>();
+        for (int i = 0; i < size.leases(); i++) {
+            keys.add(LeaseKey.of("topic-" + (i % TOPICS), i / TOPICS));
+        }
+        return keys;
+    }
+
+    static String leaseName(LeaseKey key) {
+        return "t" + key.topic().substring("topic-".length()) + "-p" + key.partition();
+    }
+
+    /** The leases {@code agent} holds as the statuses show them, with their epochs. */
+    Map<LeaseKey, Long> heldEpochs(String agent) {
+        Map<LeaseKey, Long> out = new HashMap<>();
+        Map<String, LeaseTracker.Seen> all = leases.snapshot();
+        for (LeaseKey key : allKeys()) {
+            LeaseTracker.Seen seen = all.get(leaseName(key));
+            if (seen != null && agent.equals(seen.holder()) && seen.epoch() != null) {
+                out.put(key, seen.epoch());
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The slowest of: the database commit that moved a lease (acquired_at, database clock) to the
+     * new holder's StreamAgent listing it (this machine's clock, read through {@code c0}/{@code c0n}).
+     */
+    Duration commitToVisible(AgentLists lists, Set<LeaseKey> moved, long c0n, Instant c0) throws SQLException {
+        Duration worst = Duration.ZERO;
+        try (Connection c = DriverManager.getConnection(dbUrl);
+             java.sql.PreparedStatement ps = c.prepareStatement(
+                     "SELECT acquired_at FROM partition_lease WHERE topic = ? AND partition = ?")) {
+            for (LeaseKey key : moved) {
+                ps.setString(1, key.topic());
+                ps.setInt(2, key.partition());
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    Instant committed = rs.getTimestamp(1).toInstant();
+                    AgentLists.Listed listed = lists.listed(key);
+                    Instant seen = c0.plusNanos(listed.nanos() - c0n);
+                    Duration lag = Duration.between(committed, seen);
+                    worst = lag.compareTo(worst) > 0 ? lag : worst;
+                }
+            }
+        }
+        return worst;
+    }
 
     /** When the leases taken from {@code agent} changed holder, from {@code t0}: first, median, last. */
     String movedTimeline(String agent, long t0) {

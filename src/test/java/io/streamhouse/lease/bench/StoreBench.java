@@ -6,11 +6,11 @@ import io.streamhouse.lease.model.LeaseKey;
 import io.streamhouse.lease.store.AcquireRequest;
 import io.streamhouse.lease.store.AcquireResult;
 import io.streamhouse.lease.store.AgentRegistration;
-import io.streamhouse.lease.store.Renewal;
 import io.streamhouse.lease.store.Database;
 import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.store.LocalPostgres;
 import io.streamhouse.lease.store.PostgresLeaseStore;
+import io.streamhouse.lease.store.Renewal;
 import io.streamhouse.lease.store.Session;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -27,8 +27,8 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.function.BooleanSupplier;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.BooleanSupplier;
 
 /**
  * Lease store throughput against the same SQL sent raw through JDBC, side by side in one run.

@@ -30,10 +30,10 @@ class LeaseListsTest {
         assertThat(listing.topics()).containsExactly(new HeldTopic("audit", 1, "0@9"),
                 new HeldTopic("orders", 6, "0-3@1,5@1,7@4"));
         assertThat(listing.notListed()).isZero();
-        assertThat(LeaseLists.parse("0-3@1,5@1,7@4")).containsExactly(Map.entry(0, 1L), Map.entry(1, 1L),
+        assertThat(new HeldTopic("orders", 6, "0-3@1,5@1,7@4").epochsByPartition()).containsExactly(Map.entry(0, 1L), Map.entry(1, 1L),
                 Map.entry(2, 1L), Map.entry(3, 1L), Map.entry(5, 1L), Map.entry(7, 4L));
         assertThat(LeaseLists.of(List.of()).topics()).isEmpty();
-        assertThatThrownBy(() -> LeaseLists.parse("3")).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new HeldTopic("t", 1, "3").epochsByPartition()).isInstanceOf(IllegalArgumentException.class);
     }
 
     /**
@@ -52,7 +52,7 @@ class LeaseListsTest {
         LeaseLists.Listing listing = LeaseLists.of(leases);
         assertThat(listing.notListed()).isZero();
         assertThat(listing.topics()).hasSize(1);
-        assertThat(LeaseLists.parse(listing.topics().get(0).getPartitions())).isEqualTo(expected);
+        assertThat(listing.topics().get(0).epochsByPartition()).isEqualTo(expected);
 
         StreamAgent agent = Fixtures.agent("ns", "a", "agent-a", "default");
         StreamAgentStatus status = new StreamAgentStatus();

@@ -135,7 +135,7 @@ class StreamAgentOperatorTest extends OperatorTestSupport {
         if (agent.getStatus().getLeases() != null) {
             agent.getStatus().getLeases().forEach(h -> {
                 assertThat(h.getTopic()).isEqualTo(topic);
-                out.putAll(LeaseLists.parse(h.getPartitions()));
+                out.putAll(h.epochsByPartition());
             });
         }
         return out;

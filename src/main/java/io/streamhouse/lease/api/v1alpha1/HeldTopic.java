@@ -1,6 +1,8 @@
 package io.streamhouse.lease.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -52,6 +54,34 @@ public class HeldTopic {
 
     public void setPartitions(String partitions) {
         this.partitions = partitions;
+    }
+
+    /**
+     * The partitions as a map from partition to epoch, read from {@link #getPartitions()} (for
+     * tools and for agents that follow their StreamAgent).
+     *
+     * @throws IllegalArgumentException when a run is not {@code first[-last]@epoch}
+     */
+    public Map<Integer, Long> epochsByPartition() {
+        Map<Integer, Long> out = new LinkedHashMap<>();
+        if (partitions == null || partitions.isEmpty()) {
+            return out;
+        }
+        for (String run : partitions.split(",")) {
+            int at = run.indexOf('@');
+            if (at < 0) {
+                throw new IllegalArgumentException("expected first[-last]@epoch, got '" + run + "'");
+            }
+            long epoch = Long.parseLong(run.substring(at + 1));
+            String range = run.substring(0, at);
+            int dash = range.indexOf('-');
+            int first = Integer.parseInt(dash < 0 ? range : range.substring(0, dash));
+            int last = dash < 0 ? first : Integer.parseInt(range.substring(dash + 1));
+            for (int p = first; p <= last; p++) {
+                out.put(p, epoch);
+            }
+        }
+        return out;
     }
 
     @Override
