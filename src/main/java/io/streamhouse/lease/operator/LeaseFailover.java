@@ -20,15 +20,26 @@ import java.util.function.Supplier;
 import org.jboss.logging.Logger;
 
 /**
- * Failover of a dead holder's lease, together with the other leases of the same dead incarnation
- * in its group: one batch compare-and-swap instead of one per lease. The first reconcile to get
- * here runs the batch ({@link FailoverBatcher}); the others of that incarnation wait for it, then
- * find their row already moved (their own CAS answers ALREADY_HELD). Every CAS names "free or
- * dead holder", so a stale view can only lose, never steal from a live agent.
+ * Batched compare-and-swaps: one transaction for many leases instead of one per lease, for the
+ * two bursts that move many leases at once.
+ * <ul>
+ * <li>Failover of a dead holder's lease, together with the other leases of the same dead
+ * incarnation in its group.</li>
+ * <li>Assignment of a free lease, together with the other free leases of its group: a cold
+ * start, or an agent's graceful stop (it released everything in one transaction).</li>
+ * </ul>
+ * The first reconcile to get here runs the batch ({@link FailoverBatcher}); the others wait for
+ * it, then find their row already moved (their own CAS answers ALREADY_HELD). Every CAS names
+ * "free or dead holder", so a stale view can only lose, never steal from a live agent. One batch
+ * is one transaction: each agent that receives leases is notified once on its channel and asks
+ * the database once, however many leases it got.
  */
 final class LeaseFailover {
 
     static final String REASON = "AgentLost";
+    static final String ASSIGNED = "Assigned";
+    /** Most leases in one transaction: bounds how long its row locks are held (a second or so). */
+    static final int MAX_BATCH = 5_000;
 
     private static final Logger LOG = Logger.getLogger(LeaseFailover.class);
 
@@ -40,6 +51,11 @@ final class LeaseFailover {
     record Request(String namespace, String group, LeaseKey key, Lease row, AgentView target,
                    Map<AgentId, AgentView> views, Assigner.Plan plan, Supplier<Assigner.Plan> replan,
                    List<Sibling> deadSiblings) {
+    }
+
+    /** A free lease to assign, and how to find the other free leases of its group (asked only by the batch's leader). */
+    record FreeRequest(String namespace, String group, LeaseKey key, AgentView target, Map<AgentId, AgentView> views,
+                       Assigner.Plan plan, Supplier<List<Sibling>> freeSiblings) {
     }
 
     private final LeaseStore store;
@@ -79,6 +95,41 @@ final class LeaseFailover {
                 () -> acquire(AcquireRequest.ifFree(r.key(), r.target().id(), r.target().sessionEpoch()), REASON));
     }
 
+    /**
+     * Gives a free lease to its planned agent, in one batch with the other free leases of its
+     * group (each to its own planned agent), unless such a batch is already running.
+     */
+    AcquireResult assignFree(FreeRequest r) {
+        String batch = r.namespace() + "/" + r.group() + "/free";
+        return batches.run(batch, () -> leadFree(r),
+                () -> acquire(AcquireRequest.ifFree(r.key(), r.target().id(), r.target().sessionEpoch()), ASSIGNED));
+    }
+
+    private AcquireResult leadFree(FreeRequest r) {
+        long started = System.nanoTime();
+        Map<LeaseKey, AcquireRequest> requests = new HashMap<>();
+        AcquireRequest own = AcquireRequest.ifFree(r.key(), r.target().id(), r.target().sessionEpoch());
+        requests.put(r.key(), own);
+        List<ResourceID> moved = new ArrayList<>();
+        for (Sibling sibling : r.freeSiblings().get()) {
+            if (requests.size() >= MAX_BATCH) {
+                break; // the rest are assigned by the next batch, led by one of them
+            }
+            AgentView to = r.views().get(r.plan().target().get(sibling.key()));
+            if (requests.containsKey(sibling.key()) || to == null || !to.acceptsLeases()) {
+                continue;
+            }
+            requests.put(sibling.key(), AcquireRequest.ifFree(sibling.key(), to.id(), to.sessionEpoch()));
+            moved.add(sibling.id());
+        }
+        if (requests.size() == 1) {
+            return acquire(own, ASSIGNED);
+        }
+        return runBatch(r.key(), requests, moved, ASSIGNED, started, started,
+                (acquired, timing) -> LOG.infof("%d free lease(s) of %s/%s assigned in one batch (%s)", acquired,
+                        r.namespace(), r.group(), timing));
+    }
+
     private AcquireResult lead(Request r) {
         long started = System.nanoTime();
         AgentId holder = r.row().holder();
@@ -113,8 +164,23 @@ final class LeaseFailover {
             }
             return single;
         }
+        return runBatch(r.key(), requests, moved, REASON, started, planDone, (acquired, timing) -> {
+            metrics.failover(acquired);
+            LOG.infof("failover of %s (session %d): %d lease(s) moved in one batch (%s)", holder,
+                    r.row().holderSession(), acquired, timing);
+        });
+    }
+
+    /** What a batch reports when it is done: leases acquired, and its timing and outcomes as text. */
+    private interface BatchDone {
+        void report(int acquired, String timing);
+    }
+
+    /** One transaction for {@code requests}; notes every row, nudges {@code moved}; returns {@code own}'s result. */
+    private AcquireResult runBatch(LeaseKey own, Map<LeaseKey, AcquireRequest> requests, List<ResourceID> moved,
+                                   String reason, long started, long planDone, BatchDone done) {
         long casStarted = System.nanoTime();
-        List<AcquireResult> results = metrics.cas(() -> store.acquireAll(requests.values(), REASON));
+        List<AcquireResult> results = metrics.cas(() -> store.acquireAll(requests.values(), reason));
         long casDone = System.nanoTime();
         activity.moved();
         AcquireResult mine = null;
@@ -125,19 +191,17 @@ final class LeaseFailover {
             planner.observed(result.lease().key(), result.lease().holder(), result.lease().holderLive(),
                     result.lease().epoch());
             if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
-                metrics.transition(REASON);
+                metrics.transition(reason);
                 acquired++;
             }
-            if (result.lease().key().equals(r.key())) {
+            if (result.lease().key().equals(own)) {
                 mine = result;
             }
         }
-        metrics.failover(acquired);
-        LOG.infof("failover of %s (session %d): %d lease(s) moved in one batch (plan %d ms, batch CAS %d ms; %s)",
-                holder, r.row().holderSession(), acquired, TimeUnit.NANOSECONDS.toMillis(planDone - started),
-                TimeUnit.NANOSECONDS.toMillis(casDone - casStarted), outcomes);
+        done.report(acquired, String.format("plan %d ms, batch CAS %d ms; %s", TimeUnit.NANOSECONDS.toMillis(planDone - started),
+                TimeUnit.NANOSECONDS.toMillis(casDone - casStarted), outcomes));
         moved.forEach(nudge);
-        return Objects.requireNonNull(mine, "batch answered without " + r.key());
+        return Objects.requireNonNull(mine, "batch answered without " + own);
     }
 
     /** True when {@code plan} sends {@code key} and every one of {@code dead} to a live agent other than {@code holder}. */

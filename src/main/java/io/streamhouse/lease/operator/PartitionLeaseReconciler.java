@@ -344,10 +344,16 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             result = failover.failover(new LeaseFailover.Request(plan.namespace(), plan.group(), key, row,
                     acquire.target(), plan.views(), plan.planned().plan(), () -> plan.replan().get().plan(),
                     deadSiblings(plan.namespace(), plan.group(), key, holder)));
-        } else if (decision instanceof HolderChoice.Decision.Acquire acquire) {
-            // Free, or released by its holder (a handoff). Never waits for a move slot.
+        } else if (decision instanceof HolderChoice.Decision.Acquire acquire && moves.inFlight(key)) {
+            // Released by its holder for a planned move (a handoff): to the move's target. Never waits for a slot.
             result = failover.acquire(AcquireRequest.ifFree(key, acquire.target().id(), acquire.target().sessionEpoch()),
-                    moves.inFlight(key) ? "Handoff" : "Assigned");
+                    "Handoff");
+        } else if (decision instanceof HolderChoice.Decision.Acquire acquire) {
+            // Free (new, or released: an agent's graceful stop releases all of its leases at once):
+            // batched with the group's other free leases.
+            result = failover.assignFree(new LeaseFailover.FreeRequest(plan.namespace(), plan.group(), key,
+                    acquire.target(), plan.views(), plan.planned().plan(),
+                    () -> freeSiblings(plan.namespace(), plan.group(), key)));
         }
         String unheldReason = Conditions.NO_ELIGIBLE_AGENT;
         String unheldMessage = "no live, uncordoned StreamAgent in group " + plan.group() + " of namespace "
@@ -445,6 +451,37 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 continue;
             }
             siblings.add(new LeaseFailover.Sibling(ResourceID.fromResource(sibling), keyOf(sibling.getSpec())));
+        }
+        return siblings;
+    }
+
+    /**
+     * The group's other leases that are free as far as this process knows (the database said so
+     * last, or never read and not shown Held): candidates for a batch of free assignments. A
+     * candidate that is not free after all only loses its CAS. Duplicates, and leases whose spec
+     * left their bound partition, are not candidates.
+     */
+    private List<LeaseFailover.Sibling> freeSiblings(String namespace, String group, LeaseKey key) {
+        List<LeaseFailover.Sibling> siblings = new ArrayList<>();
+        for (PartitionLease sibling : leases.byIndex(BY_GROUP, namespace + "/" + group)) {
+            Optional<String> siblingKey = keyString(sibling.getSpec());
+            if (siblingKey.isEmpty() || siblingKey.get().equals(key.toString())) {
+                continue;
+            }
+            PartitionLeaseStatus status = sibling.getStatus();
+            if (status != null && (status.getPhase() == PartitionLeasePhase.Conflict
+                    || status.getPhase() == PartitionLeasePhase.Invalid)) {
+                continue;
+            }
+            LeaseKey k = keyOf(sibling.getSpec());
+            GroupPlanner.Known known = planner.known(k);
+            // Never read here: a candidate only when its status names no holder either. A CAS "if
+            // free" also takes a dead holder's lease, which must go through the failover (its
+            // reason, and failoverDelaySeconds), never through this batch.
+            boolean free = known != null ? known.holder() == null : status == null || status.getHolder() == null;
+            if (free && ownerOf(k).map(o -> Resources.same(o, sibling)).orElse(false)) {
+                siblings.add(new LeaseFailover.Sibling(ResourceID.fromResource(sibling), k));
+            }
         }
         return siblings;
     }
@@ -680,6 +717,12 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             if (leases == null || known != null && known.epoch() == change.epoch()
                     && Objects.equals(known.holder(), change.holder())) {
                 return;
+            }
+            if (change.holder() == null && (known == null || known.epoch() <= change.epoch())) {
+                // Released (a handoff, a graceful stop): free now, so that the first of these leases
+                // to be reconciled assigns the others in its batch. Only a hint: a lease found
+                // not free after all loses its CAS.
+                planner.observed(change.key(), null, false, change.epoch());
             }
             leases.byIndex(BY_KEY, change.key().toString()).forEach(pl -> nudges.propagateEvent(ResourceID.fromResource(pl)));
         }

@@ -48,6 +48,12 @@ interface BenchApi extends AutoCloseable {
         return sum(requests(), false);
     }
 
+    /** Writes served so far, leader election and Events apart. */
+    default long writesButEvents() {
+        return writes() - requests().entrySet().stream().filter(e -> e.getKey().startsWith("POST events"))
+                .mapToLong(e -> e.getValue()[0]).sum();
+    }
+
     /** Writes to the leader election lease so far. */
     default long leaderWrites() {
         return sum(requests(), true);

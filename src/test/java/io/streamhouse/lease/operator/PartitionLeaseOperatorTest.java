@@ -407,4 +407,47 @@ class PartitionLeaseOperatorTest extends OperatorTestSupport {
                     .as(() -> "p" + partition + " history " + store.history(LeaseKey.of(topic, partition))).isEqualTo(2));
         }
     }
+
+    /**
+     * Free leases go in batches: six leases waiting with no agent are assigned in one transaction
+     * (one database now()) once one joins, and when that agent stops gracefully (it released all
+     * six in one transaction) they go to the next agent in one transaction again.
+     */
+    @Test
+    void freeLeasesAreAssignedInOneBatch() {
+        int leases = 6;
+        for (int p = 0; p < leases; p++) {
+            // Pinned to a, so that b joining later moves nothing until a is gone.
+            PartitionLease pl = Fixtures.lease(ns, "p" + p, topic, p, "g1");
+            pl.getSpec().setPreferredAgent(id("a"));
+            client.resource(pl).create();
+        }
+        eventually().until(() -> get("p5").getStatus() != null);
+        libraryAgent("a");
+        List<Lease> rows = new java.util.ArrayList<>();
+        eventually().untilAsserted(() -> {
+            rows.clear();
+            for (int p = 0; p < leases; p++) {
+                rows.add(store.lease(LeaseKey.of(topic, p)).orElseThrow());
+            }
+            assertThat(rows).extracting(Lease::holder).containsOnly(AgentId.of(id("a")));
+        });
+        assertThat(rows).extracting(Lease::acquiredAt).as("one transaction").containsOnly(rows.get(0).acquiredAt());
+
+        libraryAgent("b");
+        eventually().until(() -> get("p5").getStatus().getHolder() != null); // statuses caught up; nothing moves
+        store.shutdown(AgentId.of(id("a")), store.session(AgentId.of(id("a"))).orElseThrow().sessionEpoch(), "Shutdown");
+        eventually().untilAsserted(() -> {
+            rows.clear();
+            for (int p = 0; p < leases; p++) {
+                rows.add(store.lease(LeaseKey.of(topic, p)).orElseThrow());
+            }
+            assertThat(rows).extracting(Lease::holder).containsOnly(AgentId.of(id("b")));
+        });
+        assertThat(rows).extracting(Lease::acquiredAt).as("one transaction again").containsOnly(rows.get(0).acquiredAt());
+        for (int p = 0; p < leases; p++) {
+            assertThat(store.history(LeaseKey.of(topic, p))).extracting(HistoryEntry::reason)
+                    .containsExactly("Assigned", "Shutdown", "Assigned");
+        }
+    }
 }
