@@ -241,7 +241,8 @@ public final class AssignBench {
                 waitFor("all leases written", Duration.ofMinutes(5), () -> a.writableAfter(none, t0) != null);
                 initialWritable = Spread.of(a.writableAfter(none, t0 + boot.toNanos()));
                 System.out.printf("initial assignment: every lease's first fenced commit by its holder %s (median/last)"
-                        + " after the operator was ready%n", initialWritable);
+                        + " after the operator was ready; agents' fenced writes so far: %d committed, %d refused or"
+                        + " failed (retried while still held)%n", initialWritable, a.committed.sum(), a.refused.sum());
             }
             long initialWrites = api.writes() - writesBefore;
             System.out.printf("initial assignment: all %d leases Held %.1f s after the operator process started"

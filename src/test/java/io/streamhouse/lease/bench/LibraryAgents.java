@@ -17,9 +17,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -44,7 +45,7 @@ final class LibraryAgents implements AutoCloseable {
     private final Map<String, LeaseClient> clients = new ConcurrentHashMap<>();
     private final Map<String, CuttableDataSource> sources = new ConcurrentHashMap<>();
     private final Map<LeaseKey, FirstWrite> writes = new ConcurrentHashMap<>();
-    private final ExecutorService writers = Executors.newFixedThreadPool(8);
+    private final ScheduledExecutorService writers = Executors.newScheduledThreadPool(8);
     final LongAdder committed = new LongAdder();
     final LongAdder refused = new LongAdder();
 
@@ -120,6 +121,9 @@ final class LibraryAgents implements AutoCloseable {
 
         private void write(LeaseKey key, long epoch) {
             LeaseClient c = clients.get(agent);
+            if (c.epoch(key.topic(), key.partition()) != epoch) {
+                return; // moved on before its turn: its new holder writes it
+            }
             try {
                 c.fenced(key.topic(), key.partition(), epoch, conn -> {
                     try (PreparedStatement ps = conn.prepareStatement("INSERT INTO bench_write VALUES (?, ?, ?, ?)")) {
@@ -134,7 +138,14 @@ final class LibraryAgents implements AutoCloseable {
                 committed.increment();
                 writes.merge(key, new FirstWrite(agent, epoch, now), (old, mine) -> mine.epoch() > old.epoch() ? mine : old);
             } catch (RuntimeException e) {
-                refused.increment(); // moved on already, or this agent was cut off
+                // Refused (moved on meanwhile, session not confirmed for a moment) or failed (the
+                // pool busy): as an agent would, try again while it still holds it at that epoch.
+                refused.increment();
+                try {
+                    writers.schedule(() -> write(key, epoch), 100, TimeUnit.MILLISECONDS);
+                } catch (RejectedExecutionException closing) {
+                    // closing
+                }
             }
         }
     }
