@@ -6,11 +6,11 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 
 /**
- * When lease holders last changed. A failover or a drain of a thousand leases is bounded by how
- * fast the API server takes writes (two per moved lease: holder label and status), so the writes
- * that only inform (lease counts on StreamAgents, Events) wait until such a burst has settled
- * instead of competing with it. Measured on a real API server (bench/assign-bench.sh --real-api):
- * they were a quarter of the writes during a crash at 10,000 leases.
+ * When lease holders last changed. During a failover or a drain of a thousand leases the API
+ * server takes the StreamAgents' lease lists and the leases' statuses (one write per moved lease),
+ * so Events, which only inform, wait until such a burst has settled instead of competing with
+ * them. (StreamAgent lease counts used to wait too; since agents learn from the database, the
+ * StreamAgents are where Kubernetes shows leadership first, and they are written at once.)
  */
 @Singleton
 public class LeaseActivity {
