@@ -88,4 +88,15 @@ abstract class OperatorTestSupport {
         awaitAgentReady("b");
         return pod;
     }
+
+    /**
+     * Changes spec fields as a user's kubectl would, with a merge patch that names no
+     * resourceVersion: an edit (read, then a patch naming the version read) conflicts with the
+     * operator's own status writes now and then, which is the test racing, not the operator.
+     */
+    <T extends io.fabric8.kubernetes.api.model.HasMetadata> void specPatch(Class<T> kind, String name, String specJson) {
+        client.resources(kind).inNamespace(ns).withName(name).patch(
+                io.fabric8.kubernetes.client.dsl.base.PatchContext.of(io.fabric8.kubernetes.client.dsl.base.PatchType.JSON_MERGE),
+                "{\"spec\":" + specJson + "}");
+    }
 }
