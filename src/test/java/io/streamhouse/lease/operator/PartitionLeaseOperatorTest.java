@@ -396,7 +396,7 @@ class PartitionLeaseOperatorTest extends OperatorTestSupport {
     /**
      * Free leases go in batches: six leases waiting with no agent are assigned in one transaction
      * (one database now()) once one joins, and when that agent stops gracefully (it released all
-     * six in one transaction) they go to the next agent in one transaction again.
+     * six in one transaction) they go to the next agent batched again.
      */
     @Test
     void freeLeasesAreAssignedInOneBatch() {
@@ -429,7 +429,11 @@ class PartitionLeaseOperatorTest extends OperatorTestSupport {
             }
             assertThat(rows).extracting(Lease::holder).containsOnly(AgentId.of(id("b")));
         });
-        assertThat(rows).extracting(Lease::acquiredAt).as("one transaction again").containsOnly(rows.get(0).acquiredAt());
+        // Batched again. Not always in one: a lease whose reconcile starts before the feed has
+        // reported all six releases goes alone (seen 1 in 6 runs), so at most two transactions.
+        // Without the batch each lease is a transaction of its own: six distinct now()s.
+        assertThat(rows.stream().map(Lease::acquiredAt).distinct().count()).as("transactions for six leases")
+                .isLessThanOrEqualTo(2);
         for (int p = 0; p < leases; p++) {
             assertThat(store.history(LeaseKey.of(topic, p))).extracting(HistoryEntry::reason)
                     .containsExactly("Assigned", "Shutdown", "Assigned");
