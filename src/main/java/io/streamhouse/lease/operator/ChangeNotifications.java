@@ -49,6 +49,16 @@ public class ChangeNotifications implements ChangeFeed.Listener {
     }
 
     @Override
+    public void sessionEnded(AgentId agent, long sessionEpoch) {
+        listeners.forEach(l -> l.sessionEnded(agent, sessionEpoch));
+    }
+
+    @Override
+    public void endOfBatch() {
+        listeners.forEach(ChangeFeed.Listener::endOfBatch);
+    }
+
+    @Override
     public void resynced() {
         listeners.forEach(ChangeFeed.Listener::resynced);
     }

@@ -54,34 +54,57 @@ final class LeaseFailover {
     }
 
     /** A free lease to assign, and how to find the other free leases of its group (asked only by the batch's leader). */
-    record FreeRequest(String namespace, String group, LeaseKey key, AgentView target, Map<AgentId, AgentView> views,
-                       Assigner.Plan plan, Supplier<List<Sibling>> freeSiblings) {
+    record FreeRequest(String namespace, String group, LeaseKey key, Lease row, AgentView target,
+                       Map<AgentId, AgentView> views, Assigner.Plan plan, Supplier<List<Sibling>> freeSiblings) {
     }
 
     private final LeaseStore store;
     private final GroupPlanner planner;
     private final OperatorMetrics metrics;
     private final LeaseActivity activity;
-    private final Consumer<ResourceID> nudge;
+    private final EndedSessions ended;
+    private final Consumer<ResourceID> show;
+    private final Consumer<ResourceID> retry;
     private final FailoverBatcher batches = new FailoverBatcher();
 
-    /** @param nudge reconciles a sibling lease soon, so that it shows the row the batch moved */
+    /**
+     * @param show  reconciles a sibling lease the batch moved, so that it shows the row (at its
+     *              turn of the status write budget)
+     * @param retry reconciles a sibling lease whose compare-and-swap in the batch was lost, at once
+     */
     LeaseFailover(LeaseStore store, GroupPlanner planner, OperatorMetrics metrics, LeaseActivity activity,
-                  Consumer<ResourceID> nudge) {
+                  EndedSessions ended, Consumer<ResourceID> show, Consumer<ResourceID> retry) {
         this.store = store;
         this.planner = planner;
         this.metrics = metrics;
         this.activity = activity;
-        this.nudge = nudge;
+        this.ended = ended;
+        this.show = show;
+        this.retry = retry;
     }
 
     /** One compare-and-swap, timed, and counted as a transition when the holder changed. */
     AcquireResult acquire(AcquireRequest request, String reason) {
         AcquireResult result = metrics.cas(() -> store.acquire(request, reason));
+        count(request, result, reason);
+        return result;
+    }
+
+    /**
+     * Counts the outcome; a target found not live is an incarnation that is over (ended, expired
+     * or superseded: it never comes back), so no plan sends a lease to it again, whatever its
+     * StreamAgent still says (a reconcile that read a graceful stop's release before the change
+     * feed had reported the session's end).
+     */
+    private void count(AcquireRequest request, AcquireResult result, String reason) {
         if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
             metrics.transition(reason);
+        } else if (!result.succeeded()) {
+            metrics.casLost(result.outcome());
+            if (result.outcome() == AcquireResult.Outcome.AGENT_NOT_LIVE && ended.ended(request.agent(), request.sessionEpoch())) {
+                planner.changed();
+            }
         }
-        return result;
     }
 
     /**
@@ -101,26 +124,50 @@ final class LeaseFailover {
      */
     AcquireResult assignFree(FreeRequest r) {
         String batch = r.namespace() + "/" + r.group() + "/free";
-        return batches.run(batch, () -> leadFree(r),
-                () -> acquire(AcquireRequest.ifFree(r.key(), r.target().id(), r.target().sessionEpoch()), ASSIGNED));
+        Supplier<AcquireResult> alone = () -> notLive(r.target(), r.row()) ? new AcquireResult(AcquireResult.Outcome.AGENT_NOT_LIVE, r.row())
+                : acquire(AcquireRequest.ifFree(r.key(), r.target().id(), r.target().sessionEpoch()), ASSIGNED);
+        // A lease that waited for a batch which did not take it (not known free when that batch
+        // started, or sent nowhere by its plan) leads the next batch rather than going alone:
+        // the others in the same case go with it.
+        return batches.run(batch, () -> leadFree(r), () -> takenMeanwhile(r.key()) ? alone.get()
+                : batches.run(batch, () -> leadFree(r), alone));
+    }
+
+    /**
+     * True when {@code target}'s incarnation was found over since this lease planned with it
+     * (while it waited for a batch, say), and the row is at hand to answer with: the CAS would be
+     * lost, so it is not made, and the lease plans again.
+     */
+    private boolean notLive(AgentView target, Lease row) {
+        return row != null && ended.over(target.id(), target.sessionEpoch());
+    }
+
+    /** True when this process has seen {@code key} given to a holder (by the batch just run, say). */
+    private boolean takenMeanwhile(LeaseKey key) {
+        GroupPlanner.Known known = planner.known(key);
+        return known != null && known.holder() != null;
     }
 
     private AcquireResult leadFree(FreeRequest r) {
+        if (notLive(r.target(), r.row())) {
+            return new AcquireResult(AcquireResult.Outcome.AGENT_NOT_LIVE, r.row()); // planned with a view now known stale
+        }
         long started = System.nanoTime();
         Map<LeaseKey, AcquireRequest> requests = new HashMap<>();
         AcquireRequest own = AcquireRequest.ifFree(r.key(), r.target().id(), r.target().sessionEpoch());
         requests.put(r.key(), own);
-        List<ResourceID> moved = new ArrayList<>();
+        Map<LeaseKey, ResourceID> moved = new HashMap<>();
         for (Sibling sibling : r.freeSiblings().get()) {
             if (requests.size() >= MAX_BATCH) {
                 break; // the rest are assigned by the next batch, led by one of them
             }
             AgentView to = r.views().get(r.plan().target().get(sibling.key()));
-            if (requests.containsKey(sibling.key()) || to == null || !to.acceptsLeases()) {
+            if (requests.containsKey(sibling.key()) || to == null || !to.acceptsLeases()
+                    || ended.over(to.id(), to.sessionEpoch())) {
                 continue;
             }
             requests.put(sibling.key(), AcquireRequest.ifFree(sibling.key(), to.id(), to.sessionEpoch()));
-            moved.add(sibling.id());
+            moved.put(sibling.key(), sibling.id());
         }
         if (requests.size() == 1) {
             return acquire(own, ASSIGNED);
@@ -148,14 +195,15 @@ final class LeaseFailover {
         AcquireRequest own = AcquireRequest.ifFree(r.key(), ownTarget.id(), ownTarget.sessionEpoch());
         Map<LeaseKey, AcquireRequest> requests = new HashMap<>();
         requests.put(r.key(), own);
-        List<ResourceID> moved = new ArrayList<>();
+        Map<LeaseKey, ResourceID> moved = new HashMap<>();
         for (Sibling sibling : dead) {
             AgentView to = r.views().get(plan.target().get(sibling.key()));
-            if (requests.containsKey(sibling.key()) || to == null || !to.acceptsLeases()) {
+            if (requests.containsKey(sibling.key()) || to == null || !to.acceptsLeases()
+                    || ended.over(to.id(), to.sessionEpoch())) {
                 continue;
             }
             requests.put(sibling.key(), AcquireRequest.ifFree(sibling.key(), to.id(), to.sessionEpoch()));
-            moved.add(sibling.id());
+            moved.put(sibling.key(), sibling.id());
         }
         if (requests.size() == 1) {
             AcquireResult single = acquire(own, REASON);
@@ -176,8 +224,11 @@ final class LeaseFailover {
         void report(int acquired, String timing);
     }
 
-    /** One transaction for {@code requests}; notes every row, nudges {@code moved}; returns {@code own}'s result. */
-    private AcquireResult runBatch(LeaseKey own, Map<LeaseKey, AcquireRequest> requests, List<ResourceID> moved,
+    /**
+     * One transaction for {@code requests}; notes every row; the siblings it moved are shown at
+     * their turn, those it could not move are retried at once; returns {@code own}'s result.
+     */
+    private AcquireResult runBatch(LeaseKey own, Map<LeaseKey, AcquireRequest> requests, Map<LeaseKey, ResourceID> siblings,
                                    String reason, long started, long planDone, BatchDone done) {
         long casStarted = System.nanoTime();
         List<AcquireResult> results = metrics.cas(() -> store.acquireAll(requests.values(), reason));
@@ -186,21 +237,26 @@ final class LeaseFailover {
         AcquireResult mine = null;
         int acquired = 0;
         Map<AcquireResult.Outcome, Integer> outcomes = new java.util.EnumMap<>(AcquireResult.Outcome.class);
+        List<ResourceID> toShow = new ArrayList<>();
+        List<ResourceID> toRetry = new ArrayList<>();
         for (AcquireResult result : results) {
+            LeaseKey key = result.lease().key();
             outcomes.merge(result.outcome(), 1, Integer::sum);
-            planner.observed(result.lease().key(), result.lease().holder(), result.lease().holderLive(),
-                    result.lease().epoch());
+            planner.observed(key, result.lease().holder(), result.lease().holderLive(), result.lease().epoch());
+            count(requests.get(key), result, reason);
             if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
-                metrics.transition(reason);
                 acquired++;
             }
-            if (result.lease().key().equals(own)) {
+            if (key.equals(own)) {
                 mine = result;
+            } else if (siblings.containsKey(key)) {
+                (result.succeeded() ? toShow : toRetry).add(siblings.get(key));
             }
         }
         done.report(acquired, String.format("plan %d ms, batch CAS %d ms; %s", TimeUnit.NANOSECONDS.toMillis(planDone - started),
                 TimeUnit.NANOSECONDS.toMillis(casDone - casStarted), outcomes));
-        moved.forEach(nudge);
+        toRetry.forEach(retry);
+        toShow.forEach(show);
         return Objects.requireNonNull(mine, "batch answered without " + own);
     }
 

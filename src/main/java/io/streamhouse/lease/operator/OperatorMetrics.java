@@ -4,6 +4,7 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.streamhouse.lease.store.AcquireResult;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -20,6 +21,8 @@ import java.util.function.ToDoubleFunction;
  * <li>{@code streamhouse_failovers_total}, {@code streamhouse_failover_leases_total}: dead agent
  *     incarnations whose leases were moved, and how many leases that moved;</li>
  * <li>{@code streamhouse_store_cas_seconds}: compare-and-swap round trips to PostgreSQL (histogram);</li>
+ * <li>{@code streamhouse_store_cas_lost_total{outcome}}: compare-and-swaps that changed nothing
+ *     because the operator's view was stale (a retry each, never unsafe);</li>
  * <li>{@code streamhouse_leases_held{agent}}: leases per agent, as last counted for its StreamAgent;</li>
  * <li>{@code streamhouse_partitions_unassigned}: PartitionLeases with nobody holding them.</li>
  * </ul>
@@ -54,6 +57,24 @@ public class OperatorMetrics {
     void transition(String reason) {
         transitions.computeIfAbsent(reason, r -> Counter.builder("streamhouse.lease.transitions").tag("reason", r)
                 .description("Changes of lease holder, by reason").register(registry)).increment();
+    }
+
+    /**
+     * A compare-and-swap for one lease changed nothing because what the operator believed was
+     * stale: the target's session was over (AGENT_NOT_LIVE), another live agent held the lease
+     * (HELD_BY_OTHER), or a batch found the row locked by a writer (LOCKED). Never unsafe (the
+     * row decides), but each one is a retry and time lost for that partition.
+     */
+    void casLost(AcquireResult.Outcome outcome) {
+        Counter.builder("streamhouse.store.cas.lost").tag("outcome", outcome.name())
+                .description("Compare-and-swaps that changed nothing because the operator's view was stale, by outcome")
+                .register(registry).increment();
+    }
+
+    /** Compare-and-swaps lost with {@code outcome} so far (for tests and the bench). */
+    double casLostCount(AcquireResult.Outcome outcome) {
+        Counter c = registry.find("streamhouse.store.cas.lost").tag("outcome", outcome.name()).counter();
+        return c == null ? 0 : c.count();
     }
 
     /** A dead incarnation's leases were moved in one batch. */

@@ -40,6 +40,7 @@ import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.store.Session;
 import io.streamhouse.lease.store.StoreUnavailableException;
 import jakarta.annotation.PostConstruct;
+import jakarta.annotation.PreDestroy;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -52,6 +53,9 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;
@@ -87,6 +91,12 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     private InformerEventSource<StreamAgent, PartitionLease> agents;
     private final SimpleInboundEventSource<PartitionLease> nudges = new SimpleInboundEventSource<>("lease-nudges");
     private final GroupPlanner planner = new GroupPlanner();
+    private final EndedSessions endedSessions;
+    private final ScheduledExecutorService pacer = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "lease-status-pacer");
+        t.setDaemon(true);
+        return t;
+    });
     private final LeaseMoves moves;
     private final LeaseFailover failover;
     private final AgentEventMapper agentEvents;
@@ -95,8 +105,9 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
 
     public PartitionLeaseReconciler(LeaseStore store, EventRecorder events, Clock clock, AssignConfig assign,
                                     PublishConfig publish, ChangeNotifications changes, OperatorMetrics metrics,
-                                    LeaseActivity activity) {
+                                    LeaseActivity activity, EndedSessions endedSessions) {
         this.store = store;
+        this.endedSessions = endedSessions;
         this.statusWrites = new WriteBudget<>(publish.leaseStatusWritesPerSecond(), publish.leaseStatusBurst(),
                 System::nanoTime);
         this.changes = changes;
@@ -105,12 +116,17 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         this.metrics = metrics;
         this.activity = activity;
         this.moves = new LeaseMoves(assign.maxMovesInFlight(), assign.handoffTimeout(), System::nanoTime);
-        this.failover = new LeaseFailover(store, planner, metrics, activity, nudges::propagateEvent);
+        this.failover = new LeaseFailover(store, planner, metrics, activity, endedSessions, this::showAtTurn,
+                nudges::propagateEvent);
         this.agentEvents = new AgentEventMapper(new AgentEventMapper.Leases() {
             @Override
             public Collection<ResourceID> heldBy(String namespace, String agentId) {
+                // A lease with a turn reserved to write its status is reconciled then anyway, reading
+                // everything afresh: after a failover, the dead agent's StreamAgent going Lost would
+                // otherwise reconcile its thousand moved leases (their statuses still name it) at once.
                 return leases.byIndex(BY_HOLDER, agentId).stream()
-                        .filter(pl -> pl.getMetadata().getNamespace().equals(namespace)).map(ResourceID::fromResource).toList();
+                        .filter(pl -> pl.getMetadata().getNamespace().equals(namespace)).map(ResourceID::fromResource)
+                        .filter(id -> !statusWrites.hasTurn(id)).toList();
             }
 
             @Override
@@ -134,6 +150,43 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         metrics.unassigned(this, PartitionLeaseReconciler::unassigned);
         metrics.statusWritesWaiting(statusWrites, WriteBudget::waiting);
         changes.subscribe(new ChangeListener());
+        // A crashed agent's session expired (the StreamAgent reconciler looked just after): its
+        // leases fail over now, not once its StreamAgent's new phase has come back through the API server.
+        endedSessions.onExpiry(agent -> {
+            planner.changed();
+            heldBy(agent).forEach(nudges::propagateEvent);
+        });
+    }
+
+    /**
+     * Reconciles a lease that a batch moved (another lease's reconcile committed it) at its turn
+     * in the status write budget, reserved now: after a failover of thousands of leases they come
+     * back at the budget's pace, each reconciled once when it may write, instead of all at once
+     * only to be told to come back later, which filled the reconcile threads that StreamAgent
+     * publications share (one executor for every controller).
+     */
+    private void showAtTurn(ResourceID id) {
+        Duration wait = statusWrites.reserve(id);
+        if (wait.isZero()) {
+            nudges.propagateEvent(id);
+            return;
+        }
+        try {
+            pacer.schedule(() -> nudges.propagateEvent(id), wait.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (RejectedExecutionException e) {
+            // shutting down
+        }
+    }
+
+    @PreDestroy
+    void stopPacer() {
+        pacer.shutdownNow();
+    }
+
+    /** The leases whose status names {@code agent} as holder (agent ids are unique in the cluster). */
+    private List<ResourceID> heldBy(AgentId agent) {
+        return leases == null ? List.of()
+                : leases.byIndex(BY_HOLDER, agent.value()).stream().map(ResourceID::fromResource).toList();
     }
 
     @Override
@@ -351,7 +404,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         } else if (decision instanceof HolderChoice.Decision.Acquire acquire) {
             // Free (new, or released: an agent's graceful stop releases all of its leases at once):
             // batched with the group's other free leases.
-            result = failover.assignFree(new LeaseFailover.FreeRequest(plan.namespace(), plan.group(), key,
+            result = failover.assignFree(new LeaseFailover.FreeRequest(plan.namespace(), plan.group(), key, row,
                     acquire.target(), plan.views(), plan.planned().plan(),
                     () -> freeSiblings(plan.namespace(), plan.group(), key)));
         }
@@ -625,8 +678,8 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
 
     /** The StreamAgents of a namespace and group, as assignment sees them ({@link AgentViews}). */
     private List<AgentView> groupViews(String namespace, String group) {
-        return AgentViews.of(agents.list(namespace, a -> a.getSpec() != null && group.equals(a.getSpec().groupOrDefault()))
-                .toList());
+        return endedSessions.apply(AgentViews.of(agents.list(namespace,
+                a -> a.getSpec() != null && group.equals(a.getSpec().groupOrDefault())).toList()));
     }
 
     /** Non-null when the lease should wait for its expired holder to come back (failoverDelaySeconds). */
@@ -711,6 +764,9 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
      * or shutdown). Our own writes come back too and are skipped when the row is already known.
      */
     private final class ChangeListener implements ChangeFeed.Listener {
+        /** Leases to reconcile at the end of the batch of notifications (the feed's thread only). */
+        private final Set<ResourceID> pending = new java.util.LinkedHashSet<>();
+
         @Override
         public void leaseChanged(ChangeFeed.LeaseChange change) {
             GroupPlanner.Known known = planner.known(change.key());
@@ -724,14 +780,37 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 // not free after all loses its CAS.
                 planner.observed(change.key(), null, false, change.epoch());
             }
-            leases.byIndex(BY_KEY, change.key().toString()).forEach(pl -> nudges.propagateEvent(ResourceID.fromResource(pl)));
+            leases.byIndex(BY_KEY, change.key().toString()).forEach(pl -> pending.add(ResourceID.fromResource(pl)));
+        }
+
+        /**
+         * Reconciles the leases of the whole batch only now: a graceful stop releases them all in
+         * one transaction, and the first to be reconciled then finds every other one known free
+         * and assigns them in one batch (reconciled one by one as they were read, it would find
+         * only those read before it).
+         */
+        @Override
+        public void endOfBatch() {
+            pending.forEach(nudges::propagateEvent);
+            pending.clear();
+        }
+
+        @Override
+        public void sessionEnded(AgentId agent, long sessionEpoch) {
+            // Before the leases it released are reconciled (same batch): they must not be planned
+            // back onto the agent that just left, whose StreamAgent still says Ready. Leases it
+            // still holds (its pod went, and we ended the session) fail over now.
+            if (endedSessions.ended(agent, sessionEpoch)) {
+                pending.addAll(heldBy(agent));
+            }
         }
 
         @Override
         public void sessionChanged(AgentId agent) {
-            // Leases hear of it through the StreamAgent, which publishes the new phase: acting
-            // before that would plan with the agent's old phase (say, give away the lease of an
-            // agent that just came back within its failoverDelaySeconds).
+            // Leases hear of anything else through the StreamAgent, which publishes the new phase:
+            // acting before that would plan with the agent's old phase (say, give away the lease
+            // of an agent that just came back within its failoverDelaySeconds). Only an ended
+            // incarnation is acted on at once (sessionEnded): it can never come back.
             planner.changed();
         }
 
@@ -740,6 +819,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             if (leases == null) {
                 return;
             }
+            endOfBatch(); // a batch cut short by the lost connection
             moves.keysInFlight().forEach(key -> leases.byIndex(BY_KEY, key.toString())
                     .forEach(pl -> nudges.propagateEvent(ResourceID.fromResource(pl))));
         }

@@ -54,9 +54,14 @@ import java.util.concurrent.TimeUnit;
 public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<StreamAgent> {
 
     static final String BY_AGENT_ID = "byAgentId";
-    /** Looks again this long after leases have settled, so as to find them settled. */
     /** How long a burst of lease changes is collected before an agent's status is written once. */
     static final Duration PUBLISH_DELAY = Duration.ofMillis(100);
+    /**
+     * How long after a session's expiry (database clock, as read) it is looked at again. The
+     * delay is measured from the read, so the database has passed the expiry by then; the margin
+     * only covers the reconcile's own start.
+     */
+    static final Duration EXPIRY_MARGIN = Duration.ofMillis(20);
 
     private final LeaseStore store;
     private final OperatorMetrics metrics;
@@ -71,12 +76,15 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     private final AgentConfig config;
     private final Clock clock;
     private final ChangeNotifications changes;
+    private final EndedSessions endedSessions;
     private volatile IndexerResourceCache<StreamAgent> agents;
     private final SimpleInboundEventSource<StreamAgent> nudges = new SimpleInboundEventSource<>("agent-nudges");
 
     public StreamAgentReconciler(LeaseStore store, EventRecorder events, AgentConfig config, Clock clock,
-                                 ChangeNotifications changes, AgentSessions sessions, OperatorMetrics metrics) {
+                                 ChangeNotifications changes, AgentSessions sessions, OperatorMetrics metrics,
+                                 EndedSessions endedSessions) {
         this.store = store;
+        this.endedSessions = endedSessions;
         this.metrics = metrics;
         this.sessions = sessions;
         this.events = events;
@@ -209,9 +217,12 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
                 // Not renewed by us (any more): look again just after it would expire, to publish
                 // Lost. An agent that renews its own session pushes that moment on; a session
                 // change it makes (register, end) arrives sooner through the change feed.
-                recheck = Duration.between(session.get().observedAt(), session.get().expiresAt()).plusMillis(100);
+                recheck = Duration.between(session.get().observedAt(), session.get().expiresAt()).plus(EXPIRY_MARGIN);
             }
         }
+        // Found over (expired, say, which the database reports to no one): its leases fail over
+        // from here, before this status write goes through the API server.
+        session.filter(s -> !s.live()).ifPresent(s -> endedSessions.expired(s.agent(), s.sessionEpoch()));
 
         // What its live session holds, read after the commits that brought us here: a burst of
         // moves to this agent is one status write (see leaseChanged), not one per lease.

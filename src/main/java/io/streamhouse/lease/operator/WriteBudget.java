@@ -63,6 +63,24 @@ final class WriteBudget<K> {
     }
 
     /**
+     * Reserves a turn for {@code key} now, for a write someone else will make: how long until it
+     * (zero when there is room now). Unlike {@link #turn}, a turn due at once is kept too, so the
+     * writer's own {@link #turn} then finds it due and takes no second slot. A turn already
+     * reserved is kept as it is.
+     */
+    synchronized Duration reserve(K key) {
+        long now = nanos.getAsLong();
+        Long reserved = turns.get(key);
+        if (reserved == null) {
+            long at = Math.max(theoretical, now);
+            theoretical = at + interval;
+            reserved = Math.max(at - tolerance, now);
+            turns.put(key, reserved);
+        }
+        return Duration.ofNanos(Math.max(0, reserved - now));
+    }
+
+    /**
      * True when there is room now (taken); false otherwise, reserving nothing: for writes that are
      * sampled in a burst (dropped and counted) rather than deferred.
      */
@@ -79,6 +97,11 @@ final class WriteBudget<K> {
     /** {@code key} no longer needs its turn (nothing to write any more, or deleted). */
     synchronized void forget(K key) {
         turns.remove(key);
+    }
+
+    /** True when a turn is reserved for {@code key} (a reconcile of it is due then anyway). */
+    synchronized boolean hasTurn(K key) {
+        return turns.containsKey(key);
     }
 
     /** Turns reserved now (writes waiting), for the metrics. */

@@ -48,6 +48,24 @@ public final class ChangeFeed implements AutoCloseable {
 
         void sessionChanged(AgentId agent);
 
+        /**
+         * The agent's session {@code sessionEpoch} is over (ended by its agent, or expired), as
+         * the database said when the feed read it, right after the notification: reported
+         * before {@link #sessionChanged}. A newer incarnation, if one has started since, is not
+         * reported ended.
+         */
+        default void sessionEnded(AgentId agent, long sessionEpoch) {
+        }
+
+        /**
+         * Every notification read together has been reported. The notifications of one
+         * transaction are sent together at its commit (a graceful stop ends the session and
+         * releases every lease at once), so a listener that waits for this before acting sees
+         * the whole transaction, unless the network split it.
+         */
+        default void endOfBatch() {
+        }
+
         /** The feed (re)connected: changes made meanwhile were not reported. */
         void resynced();
     }
@@ -57,7 +75,11 @@ public final class ChangeFeed implements AutoCloseable {
         /** The channels to LISTEN on, read on each (re)connect. */
         List<String> channels(Connection connection) throws SQLException;
 
-        void notified(String channel, String payload);
+        /** {@code connection} is the feed's own, for a follow-up read; a failure there reconnects. */
+        void notified(Connection connection, String channel, String payload) throws SQLException;
+
+        default void endOfBatch() {
+        }
 
         void resynced();
     }
@@ -88,12 +110,22 @@ public final class ChangeFeed implements AutoCloseable {
             }
 
             @Override
-            public void notified(String channel, String payload) {
+            public void notified(Connection connection, String channel, String payload) throws SQLException {
                 if (SESSION_CHANNEL.equals(channel)) {
-                    listener.sessionChanged(AgentId.of(payload));
+                    AgentId agent = AgentId.of(payload);
+                    Long ended = endedSession(connection, agent);
+                    if (ended != null) {
+                        listener.sessionEnded(agent, ended);
+                    }
+                    listener.sessionChanged(agent);
                 } else if (LEASE_CHANNEL.equals(channel)) {
                     listener.leaseChanged(parse(payload));
                 }
+            }
+
+            @Override
+            public void endOfBatch() {
+                listener.endOfBatch();
             }
 
             @Override
@@ -121,7 +153,7 @@ public final class ChangeFeed implements AutoCloseable {
             }
 
             @Override
-            public void notified(String channel, String payload) {
+            public void notified(Connection connection, String channel, String payload) {
                 lookAgain.run();
             }
 
@@ -141,6 +173,20 @@ public final class ChangeFeed implements AutoCloseable {
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 return rs.getString(1);
+            }
+        }
+    }
+
+    /**
+     * The agent's session epoch when the database says that session is over, else null (live,
+     * or no session). Read on the feed's connection: one primary-key read per session change,
+     * which never waits for the pool.
+     */
+    static Long endedSession(Connection connection, AgentId agent) throws SQLException {
+        try (PreparedStatement ps = connection.prepareStatement(LeaseSql.ENDED_SESSION)) {
+            ps.setString(1, agent.value());
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getLong(1) : null;
             }
         }
     }
@@ -177,8 +223,9 @@ public final class ChangeFeed implements AutoCloseable {
                         PGNotification[] notifications = pg.getNotifications((int) POLL.toMillis());
                         if (notifications != null) {
                             for (PGNotification n : notifications) {
-                                dispatch(n.getName(), n.getParameter());
+                                dispatch(connection, n.getName(), n.getParameter());
                             }
+                            safely(subscription::endOfBatch);
                         }
                     }
                 } finally {
@@ -216,9 +263,9 @@ public final class ChangeFeed implements AutoCloseable {
         }
     }
 
-    private void dispatch(String channel, String payload) {
+    private void dispatch(Connection connection, String channel, String payload) throws SQLException {
         try {
-            subscription.notified(channel, payload);
+            subscription.notified(connection, channel, payload);
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.WARNING, "ignored a change notification on " + channel + " (" + payload + ")", e);
         }
@@ -247,7 +294,7 @@ public final class ChangeFeed implements AutoCloseable {
         try {
             action.run();
         } catch (RuntimeException e) {
-            LOG.log(System.Logger.Level.WARNING, name + ": listener failed on resync", e);
+            LOG.log(System.Logger.Level.WARNING, name + ": listener failed", e);
         }
     }
 

@@ -28,6 +28,10 @@ final class LeaseSql {
 
     static final String SESSION = "SELECT " + SESSION_COLUMNS + " WHERE s.agent_id = ?";
 
+    /** The agent's session epoch when that session is over (ended or expired); no row when live or none. */
+    static final String ENDED_SESSION = "SELECT session_epoch FROM agent_session"
+            + " WHERE agent_id = ? AND (ended_at IS NOT NULL OR expires_at <= now())";
+
     static final String SESSIONS = "SELECT " + SESSION_COLUMNS + " ORDER BY s.agent_id";
 
     // --- partition_lease ---

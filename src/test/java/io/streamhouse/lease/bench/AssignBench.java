@@ -61,6 +61,9 @@ public final class AssignBench {
     static final int TOPICS = 10;
     static final Duration SESSION_TIMEOUT = Duration.ofSeconds(20);
     static final String HOLD_FINALIZER = "bench.streamhouse.io/hold";
+    static final int LOOP_THREADS = 16;
+    /** BENCH_STATUS_BUDGET: the operator's status write budget (writes/s, and its burst) instead of the default. */
+    static final String STATUS_BUDGET = System.getenv("BENCH_STATUS_BUDGET");
 
     record Size(int leases, int agents) {
         static Size parse(String s) {
@@ -102,7 +105,7 @@ public final class AssignBench {
      */
     record Publication(Spread initialWritable, Spread gracefulWritable, Spread gracefulVisible, Spread crashWritable,
                        Spread crashVisible, Spread crashStatuses, long crashApiWrites, long crashBound,
-                       Duration commitToVisible, int largestObjectBytes) {
+                       Duration commitToVisible, int largestObjectBytes, double serverCapacity, double statusRate) {
     }
 
     public static void main(String[] args) throws Exception {
@@ -152,19 +155,22 @@ public final class AssignBench {
     }
 
     static void printPublication(List<Figures> figures) {
-        System.out.printf("%-24s %14s %14s %14s %14s %14s %14s %16s %10s %9s%n", "size", "init writable",
+        System.out.printf("%-24s %14s %14s %14s %14s %14s %14s %16s %10s %9s %14s%n", "size", "init writable",
                 "stop writable", "stop visible", "crash writable", "crash visible", "crash statuses", "crash API wr",
-                "commit>ag", "object");
+                "commit>ag", "object", "status wr/s");
         for (Figures f : figures) {
             Publication p = f.publication();
-            System.out.printf("%-24s %14s %14s %14s %14s %14s %14s %16s %9.2fs %7dKB%n", f.size(), show(p.initialWritable()),
+            System.out.printf("%-24s %14s %14s %14s %14s %14s %14s %16s %9.2fs %7dKB %14s%n", f.size(), show(p.initialWritable()),
                     show(p.gracefulWritable()), show(p.gracefulVisible()), show(p.crashWritable()), show(p.crashVisible()),
                     show(p.crashStatuses()), p.crashApiWrites() + " (<=" + p.crashBound() + ")",
-                    p.commitToVisible() == null ? Double.NaN : secs(p.commitToVisible()), p.largestObjectBytes() / 1024);
+                    p.commitToVisible() == null ? Double.NaN : secs(p.commitToVisible()), p.largestObjectBytes() / 1024,
+                    String.format("%.0f/%.0f=%.2f", p.statusRate(), p.serverCapacity(), p.statusRate() / p.serverCapacity()));
         }
         System.out.println("(times median/last; writable: first fenced commit by the new holder; visible: listed on its"
                 + " StreamAgent; statuses: its PartitionLease shows it; stop from the stop, crash from the session's"
-                + " expiry, initial from the operator ready; commit>ag: the slowest database commit to StreamAgent listing)");
+                + " expiry, initial from the operator ready; commit>ag: the slowest database commit to StreamAgent listing;"
+                + " status wr/s: the crash's statuses first to last / the plain write loop, budget "
+                + (STATUS_BUDGET == null ? "default" : STATUS_BUDGET + "/s") + ")");
     }
 
     static String show(Spread s) {
@@ -224,6 +230,11 @@ public final class AssignBench {
             Duration create = Duration.ofNanos(System.nanoTime() - made);
             System.out.printf("created %d pods and %d leases in the API server in %.1f s%n", size.agents(),
                     size.leases(), secs(create));
+            // What this server takes, measured in this run, before the operator adds its load:
+            // the ratio of the operator's status writes/s to it is what the budget leaves unused.
+            double capacity = writeLoop(client, Duration.ofSeconds(5));
+            System.out.printf("plain write loop: %.0f writes/s (PartitionLease status merge patches, %d threads, 5 s)%n",
+                    capacity, LOOP_THREADS);
             var informer = client.resources(PartitionLease.class).inNamespace(NS).inform(leases);
 
             long t0 = System.nanoTime();
@@ -337,7 +348,13 @@ public final class AssignBench {
             long crashApiWrites = api.writesButEvents() - writesAtExpiry[0]; // Events apart
             waitFor("crash listed", Duration.ofMinutes(2), () -> lists.visibleAfter(crashedEpochs, expiryAt) != null);
             Spread crashVisible = Spread.of(lists.visibleAfter(crashedEpochs, expiryAt));
-            Spread crashStatuses = Spread.of(leases.movedFrom(crashed, expiryAt));
+            List<Long> statusTimes = leases.movedFrom(crashed, expiryAt);
+            Spread crashStatuses = Spread.of(statusTimes);
+            // The statuses' own pace, first to last: what the budget let through, next to capacity.
+            double statusRate = statusTimes.size() < 2 ? Double.NaN
+                    : (statusTimes.size() - 1) / ((statusTimes.get(statusTimes.size() - 1) - statusTimes.get(0)) / 1e9);
+            System.out.printf("crash statuses written at %.0f/s (%.2f of the plain write loop's %.0f/s; budget %s)%n",
+                    statusRate, statusRate / capacity, capacity, STATUS_BUDGET == null ? "default" : STATUS_BUDGET + "/s");
             Spread crashWritable = null;
             if (library) {
                 LibraryAgents a = agents;
@@ -358,7 +375,8 @@ public final class AssignBench {
             informer.close();
             agentInformer.close();
             Publication publication = new Publication(initialWritable, gracefulWritable, gracefulVisible, crashWritable,
-                    crashVisible, crashStatuses, crashApiWrites, bound, commitToVisible, lists.largestBytes());
+                    crashVisible, crashStatuses, crashApiWrites, bound, commitToVisible, lists.largestBytes(), capacity,
+                    statusRate);
             return new Figures(size, boot, assign, apiRate, leaderRate, dbRate, heapMb, gracefulMoved, graceful,
                     crashMoved, crashTotal, afterExpiry, publication);
         } finally {
@@ -405,14 +423,18 @@ public final class AssignBench {
         log = dir.resolve("operator-" + size.leases() + "x" + size.agents() + (realApi ? "-real" : "") + ".log");
         Path kubeconfig = api.kubeconfig(dir, NS);
         String java = ProcessHandle.current().info().command().orElse("java");
-        List<String> cmd = List.of(java, "-Xmx2g",
+        List<String> cmd = new ArrayList<>(List.of(java, "-Xmx2g",
                 "-Dquarkus.profile=bench",
                 "-Dquarkus.http.port=0",
                 "-Dstreamhouse.db.url=" + dbUrl,
                 "-Dstreamhouse.db.require-durable=false", // a local PostgreSQL with fsync off
                 "-Dstreamhouse.cluster-check.enabled=false",
-                "-Dstreamhouse.agent.session-timeout=" + SESSION_TIMEOUT.toSeconds() + "s",
-                "-jar", jar.toString());
+                "-Dstreamhouse.agent.session-timeout=" + SESSION_TIMEOUT.toSeconds() + "s"));
+        if (STATUS_BUDGET != null && !STATUS_BUDGET.isBlank()) {
+            cmd.add("-Dstreamhouse.publish.lease-status-writes-per-second=" + STATUS_BUDGET);
+            cmd.add("-Dstreamhouse.publish.lease-status-burst=" + STATUS_BUDGET);
+        }
+        cmd.addAll(List.of("-jar", jar.toString()));
         System.out.println("operator log: " + log);
         ProcessBuilder builder = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
         builder.environment().put("KUBECONFIG", kubeconfig.toAbsolutePath().toString());
@@ -582,6 +604,28 @@ public final class AssignBench {
         String out = new String(p.getInputStream().readAllBytes());
         p.waitFor(30, TimeUnit.SECONDS);
         return out;
+    }
+
+    /**
+     * Writes/s this server takes from a plain loop: {@link #LOOP_THREADS} threads merge-patching
+     * PartitionLease statuses (the operator's most frequent write, same objects) for {@code time}.
+     * Each write changes the object (a no-op patch would not reach etcd). Runs before the operator
+     * starts; what it writes (an observedGeneration no one made) is overwritten by its first look.
+     */
+    double writeLoop(KubernetesClient client, Duration time) throws Exception {
+        LongAdder done = new LongAdder();
+        long end = System.nanoTime() + time.toNanos();
+        long start = System.nanoTime();
+        parallel(LOOP_THREADS, t -> {
+            for (int i = t; System.nanoTime() < end; i += LOOP_THREADS) {
+                int n = i % size.leases();
+                client.resources(PartitionLease.class).inNamespace(NS).withName("t" + (n % TOPICS) + "-p" + (n / TOPICS))
+                        .subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE),
+                                "{\"status\":{\"observedGeneration\":" + (1_000_000 + i) + "}}");
+                done.increment();
+            }
+        });
+        return done.sum() / ((System.nanoTime() - start) / 1e9);
     }
 
     /** Waits until the server has served no write for {@code quiet}. */

@@ -51,7 +51,7 @@ class ErrorStatusTest {
     };
     final PartitionLeaseReconciler reconciler = new PartitionLeaseReconciler(null, null, clock, assign, publish,
             new ChangeNotifications(null), new OperatorMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()),
-            new LeaseActivity());
+            new LeaseActivity(), new EndedSessions());
 
     PartitionLease heldLease() {
         PartitionLease lease = Fixtures.lease("ns", "p0", "orders", 0, "default");

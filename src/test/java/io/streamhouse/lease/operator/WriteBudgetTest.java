@@ -31,6 +31,28 @@ class WriteBudgetTest {
         assertThat(budget.turn("e")).isZero();
     }
 
+    /**
+     * A turn reserved for another writer (a batch that moved many leases reserves each one's
+     * status write) costs one slot, not two when that writer then asks for it.
+     */
+    @Test
+    void aReservedTurnIsTakenOnceByItsWriter() {
+        assertThat(budget.reserve("a")).isZero();
+        assertThat(budget.reserve("b")).isZero();
+        assertThat(budget.reserve("c")).isZero();
+        assertThat(budget.reserve("d")).isEqualTo(Duration.ofMillis(100));
+        assertThat(budget.reserve("d")).as("reserving again keeps the turn").isEqualTo(Duration.ofMillis(100));
+        assertThat(budget.waiting()).isEqualTo(4);
+
+        assertThat(budget.turn("a")).as("due now, and already paid for").isZero();
+        assertThat(budget.turn("b")).isZero();
+        assertThat(budget.turn("e")).as("a newcomer queues behind d").isEqualTo(Duration.ofMillis(200));
+        now.addAndGet(Duration.ofMillis(100).toNanos());
+        assertThat(budget.turn("d")).isZero();
+        assertThat(budget.turn("c")).isZero();
+        assertThat(budget.waiting()).isEqualTo(1);
+    }
+
     @Test
     void aTurnNoLongerNeededIsForgottenAndIdleTimeRefillsTheBurst() {
         budget.turn("a");

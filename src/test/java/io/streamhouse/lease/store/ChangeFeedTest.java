@@ -7,6 +7,7 @@ import static org.awaitility.Awaitility.await;
 import com.zaxxer.hikari.HikariDataSource;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
+import io.streamhouse.lease.testing.RecordingListener;
 import io.streamhouse.lease.testing.TestDatabases;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -14,7 +15,6 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -25,31 +25,19 @@ class ChangeFeedTest {
 
     static HikariDataSource dataSource;
     static PostgresLeaseStore store;
-    static final List<ChangeFeed.LeaseChange> leases = new CopyOnWriteArrayList<>();
-    static final List<AgentId> sessions = new CopyOnWriteArrayList<>();
-    static final AtomicInteger resyncs = new AtomicInteger();
+    static final RecordingListener recorded = new RecordingListener();
+    static final List<ChangeFeed.LeaseChange> leases = recorded.leases;
+    static final List<AgentId> sessions = recorded.sessions;
+    static final AtomicInteger resyncs = recorded.resyncs;
+    /** Everything reported, in order (see {@link RecordingListener}). */
+    static final List<String> reports = recorded.reports;
     static ChangeFeed feed;
 
     @BeforeAll
     static void start() {
         dataSource = TestDatabases.fresh("feed", 4);
         store = new PostgresLeaseStore(dataSource);
-        feed = ChangeFeed.start(dataSource, new ChangeFeed.Listener() {
-            @Override
-            public void leaseChanged(ChangeFeed.LeaseChange change) {
-                leases.add(change);
-            }
-
-            @Override
-            public void sessionChanged(AgentId agent) {
-                sessions.add(agent);
-            }
-
-            @Override
-            public void resynced() {
-                resyncs.incrementAndGet();
-            }
-        });
+        feed = ChangeFeed.start(dataSource, recorded);
         await().atMost(Duration.ofSeconds(10)).until(feed::connected);
     }
 
@@ -82,6 +70,31 @@ class ChangeFeedTest {
         assertThat(sessions).filteredOn(id -> id.equals(a.agent()) || id.equals(b.agent()))
                 .as("register, expire, register; renewals say nothing")
                 .containsExactly(a.agent(), a.agent(), b.agent());
+    }
+
+    /**
+     * A graceful stop is one transaction: its session end and its releases arrive as one batch,
+     * the end first, with the epoch that ended, so that a listener acting at the end of the
+     * batch never plans a released lease back onto the agent that left.
+     */
+    @Test
+    void aGracefulStopIsReportedAsOneBatchThatSaysWhichSessionEnded() {
+        Session leaver = store.register(agent("feed-leaver"));
+        List<LeaseKey> keys = List.of(LeaseKey.of("feed-stop", 0), LeaseKey.of("feed-stop", 1), LeaseKey.of("feed-stop", 2));
+        store.acquireAll(keys.stream().map(k -> AcquireRequest.ifFree(k, leaver.agent(), leaver.sessionEpoch())).toList(),
+                "Assigned");
+        await().atMost(Duration.ofSeconds(10)).until(() -> reports.contains("lease feed-stop/2 " + leaver.agent()));
+        assertThat(reports).as("a session that starts is not reported ended").noneMatch(r -> r.startsWith("ended " + leaver.agent()));
+
+        store.shutdown(leaver.agent(), leaver.sessionEpoch(), "Shutdown");
+
+        String ended = "ended " + leaver.agent() + " " + leaver.sessionEpoch();
+        await().atMost(Duration.ofSeconds(10)).until(() -> reports.contains("lease feed-stop/2 null"));
+        List<String> fromEnd = reports.subList(reports.indexOf(ended), reports.size());
+        List<String> batch = fromEnd.subList(0, fromEnd.indexOf("|"));
+        assertThat(batch).as("one batch, the session's end first").containsExactlyInAnyOrder(ended, "session " + leaver.agent(),
+                "lease feed-stop/0 null", "lease feed-stop/1 null", "lease feed-stop/2 null");
+        assertThat(batch.get(0)).isEqualTo(ended);
     }
 
     @Test
