@@ -154,7 +154,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         // leases fail over now, not once its StreamAgent's new phase has come back through the API server.
         endedSessions.onExpiry(agent -> {
             planner.changed();
-            heldBy(agent).forEach(nudges::propagateEvent);
+            failoverLeaders(agent).forEach(nudges::propagateEvent);
         });
     }
 
@@ -183,10 +183,31 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         pacer.shutdownNow();
     }
 
-    /** The leases whose status names {@code agent} as holder (agent ids are unique in the cluster). */
-    private List<ResourceID> heldBy(AgentId agent) {
-        return leases == null ? List.of()
-                : leases.byIndex(BY_HOLDER, agent.value()).stream().map(ResourceID::fromResource).toList();
+    /**
+     * The leases whose status names {@code agent} (dead now) as holder that start its failover:
+     * one per namespace and group, which moves the others of its group in its batch (shown at
+     * their turn, retried at once if their CAS was lost), and every lease with
+     * failoverDelaySeconds, which waits on its own. Nudging all of them would queue a thousand
+     * reconciles that only follow the batch, in the reconcile threads the StreamAgent
+     * publications share. One that does not lead after all (refused, say) leaves the rest to the
+     * StreamAgent's Lost phase, which maps to every lease still shown held by it.
+     */
+    private Collection<ResourceID> failoverLeaders(AgentId agent) {
+        if (leases == null) {
+            return List.of();
+        }
+        Map<String, ResourceID> leaders = new HashMap<>();
+        List<ResourceID> waiting = new ArrayList<>();
+        for (PartitionLease pl : leases.byIndex(BY_HOLDER, agent.value())) {
+            ResourceID id = ResourceID.fromResource(pl);
+            if (pl.getSpec() != null && Objects.requireNonNullElse(pl.getSpec().getFailoverDelaySeconds(), 0) > 0) {
+                waiting.add(id);
+            } else if (pl.getStatus() != null && pl.getStatus().getPhase() == PartitionLeasePhase.Held) {
+                leaders.putIfAbsent(pl.getMetadata().getNamespace() + "/" + group(pl.getSpec()), id);
+            }
+        }
+        waiting.addAll(leaders.values());
+        return waiting;
     }
 
     @Override
@@ -801,7 +822,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             // back onto the agent that just left, whose StreamAgent still says Ready. Leases it
             // still holds (its pod went, and we ended the session) fail over now.
             if (endedSessions.ended(agent, sessionEpoch)) {
-                pending.addAll(heldBy(agent));
+                pending.addAll(failoverLeaders(agent));
             }
         }
 
