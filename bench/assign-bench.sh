@@ -9,6 +9,7 @@
 #   BENCH_JAR=<path to another build's quarkus-run.jar>: bench that build instead (before/after comparisons).
 #   BENCH_STATUS_BUDGET=<writes/s>: the operator's PartitionLease status budget and burst (default: its own,
 #   100/s burst 20); the bench compares the statuses' pace with a plain write loop on the same server.
+#   BENCH_OPERATOR_OPTS="-Dkey=value ...": more JVM options for the operator (space-separated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENCH_API=mock BENCH_AGENTS=operator

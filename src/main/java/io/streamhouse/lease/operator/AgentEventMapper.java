@@ -21,8 +21,11 @@ final class AgentEventMapper {
 
     /** The lease side, as the mapper needs it. */
     interface Leases {
-        /** Leases in {@code namespace} whose status names {@code agentId} as holder. */
-        Collection<ResourceID> heldBy(String namespace, String agentId);
+        /**
+         * Leases in {@code namespace} whose status names {@code agentId} as holder, for an event of
+         * its StreamAgent naming session {@code sessionEpoch} (null when it has none).
+         */
+        Collection<ResourceID> heldBy(String namespace, String agentId, Long sessionEpoch);
 
         /** Leases of {@code namespace}/{@code group} that nobody holds. */
         Collection<ResourceID> unheldIn(String namespace, String group);
@@ -66,7 +69,8 @@ final class AgentEventMapper {
             planChanged.run();
             String namespace = agent.getMetadata().getNamespace();
             String group = agent.getSpec().groupOrDefault();
-            affected.addAll(leases.heldBy(namespace, agent.getSpec().getAgentId()));
+            Long session = agent.getStatus() == null ? null : agent.getStatus().getSessionEpoch();
+            affected.addAll(leases.heldBy(namespace, agent.getSpec().getAgentId(), session));
             affected.addAll(leases.unheldIn(namespace, group));
             affected.addAll(leases.movedIn(namespace, group));
         }

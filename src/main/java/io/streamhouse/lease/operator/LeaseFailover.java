@@ -66,6 +66,12 @@ final class LeaseFailover {
     private final Consumer<ResourceID> show;
     private final Consumer<ResourceID> retry;
     private final FailoverBatcher batches = new FailoverBatcher();
+    /**
+     * The leases a batch is moving right now, and to whom: the change feed reports the batch's
+     * own writes at its commit, often before the batch's thread has noted the rows, and those
+     * reports must not reconcile a thousand leases the batch shows or retries itself.
+     */
+    private final Map<LeaseKey, AgentId> moving = new java.util.concurrent.ConcurrentHashMap<>();
 
     /**
      * @param show  reconciles a sibling lease the batch moved, so that it shows the row (at its
@@ -140,6 +146,15 @@ final class LeaseFailover {
      */
     private boolean notLive(AgentView target, Lease row) {
         return row != null && ended.over(target.id(), target.sessionEpoch());
+    }
+
+    /**
+     * True when {@code key} going to {@code holder} is the doing of a batch still running here:
+     * that batch shows the lease at its turn (or retries it), so the change feed's report of it
+     * needs no reconcile of its own.
+     */
+    boolean moving(LeaseKey key, AgentId holder) {
+        return holder != null && holder.equals(moving.get(key));
     }
 
     /** True when this process has seen {@code key} given to a holder (by the batch just run, say). */
@@ -230,7 +245,18 @@ final class LeaseFailover {
      */
     private AcquireResult runBatch(LeaseKey own, Map<LeaseKey, AcquireRequest> requests, Map<LeaseKey, ResourceID> siblings,
                                    String reason, long started, long planDone, BatchDone done) {
-        long casStarted = System.nanoTime();
+        requests.forEach((key, request) -> moving.put(key, request.agent()));
+        try {
+            return runBatch(own, requests, siblings, reason, started, planDone, done, System.nanoTime());
+        } finally {
+            // Only now: every row the batch wrote is noted in the planner, so a report of it that
+            // arrives from here on is recognised as already seen.
+            requests.forEach((key, request) -> moving.remove(key, request.agent()));
+        }
+    }
+
+    private AcquireResult runBatch(LeaseKey own, Map<LeaseKey, AcquireRequest> requests, Map<LeaseKey, ResourceID> siblings,
+                                   String reason, long started, long planDone, BatchDone done, long casStarted) {
         List<AcquireResult> results = metrics.cas(() -> store.acquireAll(requests.values(), reason));
         long casDone = System.nanoTime();
         activity.moved();

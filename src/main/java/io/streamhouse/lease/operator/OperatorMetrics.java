@@ -24,7 +24,10 @@ import java.util.function.ToDoubleFunction;
  * <li>{@code streamhouse_store_cas_lost_total{outcome}}: compare-and-swaps that changed nothing
  *     because the operator's view was stale (a retry each, never unsafe);</li>
  * <li>{@code streamhouse_leases_held{agent}}: leases per agent, as last counted for its StreamAgent;</li>
- * <li>{@code streamhouse_partitions_unassigned}: PartitionLeases with nobody holding them.</li>
+ * <li>{@code streamhouse_partitions_unassigned}: PartitionLeases with nobody holding them;</li>
+ * <li>{@code streamhouse_agent_status_lag_seconds}: from the first change of an agent's leases the
+ *     change feed reported to its StreamAgent status listing it (histogram): how far Kubernetes
+ *     trails the database.</li>
  * </ul>
  */
 @ApplicationScoped
@@ -32,6 +35,7 @@ public class OperatorMetrics {
 
     private final MeterRegistry registry;
     private final Timer cas;
+    private final Timer agentStatusLag;
     private final Counter failovers;
     private final Counter failoverLeases;
     private final Map<String, Counter> transitions = new ConcurrentHashMap<>();
@@ -41,6 +45,9 @@ public class OperatorMetrics {
         this.registry = registry;
         this.cas = Timer.builder("streamhouse.store.cas")
                 .description("Compare-and-swap round trips to PostgreSQL: one per acquire, one per failover batch")
+                .publishPercentileHistogram().register(registry);
+        this.agentStatusLag = Timer.builder("streamhouse.agent.status.lag")
+                .description("From the first lease change the change feed reported for an agent to its StreamAgent status written")
                 .publishPercentileHistogram().register(registry);
         this.failovers = Counter.builder("streamhouse.failovers")
                 .description("Dead agent incarnations whose leases were moved to live agents").register(registry);
@@ -57,6 +64,11 @@ public class OperatorMetrics {
     void transition(String reason) {
         transitions.computeIfAbsent(reason, r -> Counter.builder("streamhouse.lease.transitions").tag("reason", r)
                 .description("Changes of lease holder, by reason").register(registry)).increment();
+    }
+
+    /** An agent's StreamAgent status listed lease changes the change feed reported {@code lag} earlier. */
+    void agentStatusLag(java.time.Duration lag) {
+        agentStatusLag.record(lag);
     }
 
     /**

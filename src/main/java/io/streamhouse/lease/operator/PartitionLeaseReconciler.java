@@ -102,6 +102,8 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     private final AgentEventMapper agentEvents;
     private final ChangeNotifications changes;
     private final WriteBudget<ResourceID> statusWrites;
+    /** Leases nudged to lead a dead or leaving agent's leases of their group, and that agent. */
+    private final Map<ResourceID, AgentId> leading = new java.util.concurrent.ConcurrentHashMap<>();
 
     public PartitionLeaseReconciler(LeaseStore store, EventRecorder events, Clock clock, AssignConfig assign,
                                     PublishConfig publish, ChangeNotifications changes, OperatorMetrics metrics,
@@ -120,7 +122,12 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 nudges::propagateEvent);
         this.agentEvents = new AgentEventMapper(new AgentEventMapper.Leases() {
             @Override
-            public Collection<ResourceID> heldBy(String namespace, String agentId) {
+            public Collection<ResourceID> heldBy(String namespace, String agentId, Long sessionEpoch) {
+                // An incarnation the database said is over (its StreamAgent turning Lost, say, just
+                // as its failover starts): its leaders, not its thousand leases (see failoverLeaders).
+                if (sessionEpoch != null && endedSessions.over(AgentId.of(agentId), sessionEpoch)) {
+                    return failoverLeaders(AgentId.of(agentId), namespace);
+                }
                 // A lease with a turn reserved to write its status is reconciled then anyway, reading
                 // everything afresh: after a failover, the dead agent's StreamAgent going Lost would
                 // otherwise reconcile its thousand moved leases (their statuses still name it) at once.
@@ -154,7 +161,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         // leases fail over now, not once its StreamAgent's new phase has come back through the API server.
         endedSessions.onExpiry(agent -> {
             planner.changed();
-            failoverLeaders(agent).forEach(nudges::propagateEvent);
+            failoverLeaders(agent, null).forEach(nudges::propagateEvent);
         });
     }
 
@@ -184,15 +191,23 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     }
 
     /**
-     * The leases whose status names {@code agent} (dead now) as holder that start its failover:
-     * one per namespace and group, which moves the others of its group in its batch (shown at
-     * their turn, retried at once if their CAS was lost), and every lease with
-     * failoverDelaySeconds, which waits on its own. Nudging all of them would queue a thousand
-     * reconciles that only follow the batch, in the reconcile threads the StreamAgent
-     * publications share. One that does not lead after all (refused, say) leaves the rest to the
-     * StreamAgent's Lost phase, which maps to every lease still shown held by it.
+     * The leases whose status names {@code agent} (dead now, or gone) as holder that start what
+     * follows: one per namespace and group, the leader, which moves the others of its group in its
+     * batch (shown at their turn, retried at once if their CAS was lost) and, once past its
+     * compare-and-swap, reconciles whatever of the group that batch did not cover
+     * ({@link #nudgeStragglers}); and every lease with failoverDelaySeconds, which waits on its
+     * own. Nudging all of them would queue a thousand reconciles that only follow the batch, in
+     * the reconcile threads the StreamAgent publications share: measured, the new holders'
+     * StreamAgents then waited a second behind them.
+     *
+     * @param namespace only leases of this namespace, or null for all
      */
-    private Collection<ResourceID> failoverLeaders(AgentId agent) {
+    private Collection<ResourceID> failoverLeaders(AgentId agent, String namespace) {
+        return failoverLeaders(agent, namespace, new HashSet<>());
+    }
+
+    /** As {@link #failoverLeaders(AgentId, String)}, adding to {@code groupsLed} each namespace/group given a leader. */
+    private Collection<ResourceID> failoverLeaders(AgentId agent, String namespace, Set<String> groupsLed) {
         if (leases == null) {
             return List.of();
         }
@@ -200,14 +215,42 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         List<ResourceID> waiting = new ArrayList<>();
         for (PartitionLease pl : leases.byIndex(BY_HOLDER, agent.value())) {
             ResourceID id = ResourceID.fromResource(pl);
+            if (namespace != null && !namespace.equals(pl.getMetadata().getNamespace())) {
+                continue;
+            }
             if (pl.getSpec() != null && Objects.requireNonNullElse(pl.getSpec().getFailoverDelaySeconds(), 0) > 0) {
                 waiting.add(id);
             } else if (pl.getStatus() != null && pl.getStatus().getPhase() == PartitionLeasePhase.Held) {
                 leaders.putIfAbsent(pl.getMetadata().getNamespace() + "/" + group(pl.getSpec()), id);
             }
         }
+        leaders.values().forEach(id -> leading.put(id, agent));
+        groupsLed.addAll(leaders.keySet());
         waiting.addAll(leaders.values());
         return waiting;
+    }
+
+    /**
+     * After a leader's compare-and-swap (see {@link #failoverLeaders}): reconciles the leases of
+     * its group that still need one of their own, those whose status names {@code holder} (the
+     * dead or leaving agent) or shows a holder the database has since released, without a status
+     * turn reserved (the batch moved those, and they are reconciled at their turn). After a
+     * batch, that is what it skipped (no target) or lost (retried already); when the leader made
+     * no batch (no agent to take it), every one of them, each deciding alone.
+     */
+    private void nudgeStragglers(PartitionLease leader, AgentId holder) {
+        ResourceID self = ResourceID.fromResource(leader);
+        for (PartitionLease pl : leases.byIndex(BY_GROUP, namespaced(leader, group(leader.getSpec())))) {
+            ResourceID id = ResourceID.fromResource(pl);
+            PartitionLeaseStatus status = pl.getStatus();
+            if (id.equals(self) || status == null || status.getHolder() == null || statusWrites.hasTurn(id)) {
+                continue;
+            }
+            GroupPlanner.Known known = keyString(pl.getSpec()).map(k -> planner.known(keyOf(pl.getSpec()))).orElse(null);
+            if (holder.value().equals(status.getHolder()) || known != null && known.holder() == null) {
+                nudges.propagateEvent(id);
+            }
+        }
     }
 
     @Override
@@ -252,6 +295,10 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             }
             HolderChoice.Decision decision = decide(plan, row);
             outcome = swap(resource, key, row, plan, decision, now);
+            AgentId led = leading.remove(ResourceID.fromResource(resource));
+            if (led != null) {
+                nudgeStragglers(resource, led);
+            }
         }
         return project(resource, context, valid, outcome, now);
     }
@@ -594,6 +641,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 && ownerOf(key).map(o -> Resources.same(o, resource)).orElse(true);
         moves.cancel(ResourceID.fromResource(resource));
         statusWrites.forget(ResourceID.fromResource(resource));
+        leading.remove(ResourceID.fromResource(resource));
         if (owns) {
             finishMove(key);
             planner.forget(key);
@@ -685,8 +733,14 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         List<Assigner.LeaseInput> inputs = leaseInputs(namespace, group, byId);
         Assigner.Plan plan = planner.replan(namespace + "/" + group, () -> inputs, () -> AgentViews.inputs(group, views)).plan();
         Set<LeaseKey> moved = new HashSet<>();
+        // Only leases a holder still holds (keeping them, or draining): a free lease is the unheld ones' (or its release's)
+        // concern, and a dead holder's are its failover leaders' (failoverLeaders), which move them
+        // in one batch; listing those here queued a reconcile for each of them at every change of
+        // the dead agent's StreamAgent.
         inputs.forEach(l -> {
-            if (!Objects.equals(plan.target().get(l.key()), l.holder())) {
+            AgentView holder = l.holder() == null ? null : byId.get(l.holder());
+            if (holder != null && !endedSessions.over(holder.id(), holder.sessionEpoch())
+                    && !Objects.equals(plan.target().get(l.key()), l.holder())) {
                 moved.add(l.key());
             }
         });
@@ -787,6 +841,10 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     private final class ChangeListener implements ChangeFeed.Listener {
         /** Leases to reconcile at the end of the batch of notifications (the feed's thread only). */
         private final Set<ResourceID> pending = new java.util.LinkedHashSet<>();
+        /** Leases released in this batch, and by whom (the feed's thread only). */
+        private final Map<ResourceID, AgentId> released = new java.util.LinkedHashMap<>();
+        /** Agents whose session the database said is over in this batch (the feed's thread only). */
+        private final Set<AgentId> endedNow = new HashSet<>();
 
         @Override
         public void leaseChanged(ChangeFeed.LeaseChange change) {
@@ -801,19 +859,46 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 // not free after all loses its CAS.
                 planner.observed(change.key(), null, false, change.epoch());
             }
-            leases.byIndex(BY_KEY, change.key().toString()).forEach(pl -> pending.add(ResourceID.fromResource(pl)));
+            if (failover.moving(change.key(), change.holder())) {
+                return; // a batch's own write, reported at its commit: the batch shows or retries the lease
+            }
+            for (PartitionLease pl : leases.byIndex(BY_KEY, change.key().toString())) {
+                ResourceID id = ResourceID.fromResource(pl);
+                if (change.holder() == null && change.previous() != null) {
+                    released.put(id, change.previous());
+                } else {
+                    pending.add(id);
+                }
+            }
         }
 
         /**
          * Reconciles the leases of the whole batch only now: a graceful stop releases them all in
          * one transaction, and the first to be reconciled then finds every other one known free
          * and assigns them in one batch (reconciled one by one as they were read, it would find
-         * only those read before it).
+         * only those read before it). Of the leases released by an agent that left in this batch
+         * (its graceful stop), one per namespace and group leads (see failoverLeaders); a release
+         * by an agent that stays (a handoff) is reconciled on its own: it goes to the move's target.
          */
         @Override
         public void endOfBatch() {
+            Map<AgentId, Set<String>> groupsLed = new HashMap<>();
+            for (AgentId agent : endedNow) {
+                pending.addAll(failoverLeaders(agent, null, groupsLed.computeIfAbsent(agent, a -> new HashSet<>())));
+            }
+            released.forEach((id, previous) -> {
+                PartitionLease pl = groupsLed.containsKey(previous) ? leases.get(id).orElse(null) : null;
+                if (pl == null) {
+                    pending.add(id);
+                } else if (groupsLed.get(previous).add(namespaced(pl, group(pl.getSpec())))) {
+                    leading.put(id, previous); // its status no longer names the leaver, say
+                    pending.add(id);
+                }
+            });
             pending.forEach(nudges::propagateEvent);
             pending.clear();
+            released.clear();
+            endedNow.clear();
         }
 
         @Override
@@ -822,7 +907,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             // back onto the agent that just left, whose StreamAgent still says Ready. Leases it
             // still holds (its pod went, and we ended the session) fail over now.
             if (endedSessions.ended(agent, sessionEpoch)) {
-                pending.addAll(failoverLeaders(agent));
+                endedNow.add(agent); // its leaders are chosen at the end of the batch, with its releases
             }
         }
 

@@ -43,6 +43,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import org.jboss.logging.Logger;
 
 /**
  * StreamAgent: decides whether the agent is present (its pod Ready, or applied by hand), keeps
@@ -53,6 +54,7 @@ import java.util.concurrent.TimeUnit;
 @GradualRetry(maxAttempts = -1, initialInterval = 500, intervalMultiplier = 2.0, maxInterval = 30_000)
 public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<StreamAgent> {
 
+    private static final Logger LOG = Logger.getLogger(StreamAgentReconciler.class);
     static final String BY_AGENT_ID = "byAgentId";
     /** How long a burst of lease changes is collected before an agent's status is written once. */
     static final Duration PUBLISH_DELAY = Duration.ofMillis(100);
@@ -68,6 +70,8 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     private final AgentSessions sessions;
     private final EventRecorder events;
     private final Set<AgentId> publishing = ConcurrentHashMap.newKeySet();
+    /** When the change feed first reported a change of each agent's leases not yet published (nanoTime). */
+    private final Map<AgentId, Long> changedSince = new ConcurrentHashMap<>();
     private final ScheduledExecutorService publisher = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "streamagent-publish");
         t.setDaemon(true);
@@ -135,6 +139,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
      * batch is one, a run of handoffs many) become one read of its leases and one status write.
      */
     private void publishSoon(AgentId agent) {
+        changedSince.putIfAbsent(agent, System.nanoTime());
         if (publishing.add(agent)) {
             try {
                 publisher.schedule(() -> {
@@ -222,18 +227,35 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         }
         // Found over (expired, say, which the database reports to no one): its leases fail over
         // from here, before this status write goes through the API server.
-        session.filter(s -> !s.live()).ifPresent(s -> endedSessions.expired(s.agent(), s.sessionEpoch()));
+        session.filter(s -> !s.live() && !endedSessions.over(s.agent(), s.sessionEpoch())).ifPresent(s -> {
+            LOG.debugf("%s: session %d found over, read %d ms after its expiry", s.agent(), s.sessionEpoch(),
+                    Duration.between(s.expiresAt(), s.observedAt()).toMillis());
+            endedSessions.expired(s.agent(), s.sessionEpoch());
+        });
 
         // What its live session holds, read after the commits that brought us here: a burst of
-        // moves to this agent is one status write (see leaseChanged), not one per lease.
+        // moves to this agent is one status write (see leaseChanged), not one per lease. A change
+        // reported after this point is published by the next reconcile.
+        Long since = changedSince.remove(registration.agent());
+        long readStart = System.nanoTime();
         List<LeaseLists.Held> held = store.leasesHeldBy(registration.agent()).stream().filter(Lease::holderLive)
                 .map(l -> new LeaseLists.Held(l.key(), l.epoch())).toList();
         metrics.leasesHeld(registration.agent().value(), held.size());
         StreamAgentStatus next = AgentStatuses.of(previous, generation, presence, session.orElse(null), held, selfKept, now);
-        if (!next.equals(previous)) {
-            metrics.apiWrite("agent-status");
+        if (next.equals(previous)) {
+            return Resources.finish(agent, next, recheck, context);
         }
-        return Resources.finish(agent, next, recheck, context);
+        metrics.apiWrite("agent-status");
+        long writeStart = System.nanoTime();
+        UpdateControl<StreamAgent> control = Resources.finish(agent, next, recheck, context);
+        if (since != null) {
+            long end = System.nanoTime();
+            metrics.agentStatusLag(Duration.ofNanos(end - since));
+            LOG.debugf("%s: %d lease(s) listed %d ms after the first change (waited %d ms, read %d ms, write %d ms)",
+                    registration.agent(), held.size(), (end - since) / 1_000_000, (readStart - since) / 1_000_000,
+                    (writeStart - readStart) / 1_000_000, (end - writeStart) / 1_000_000);
+        }
+        return control;
     }
 
     @Override

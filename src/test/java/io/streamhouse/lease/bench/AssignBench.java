@@ -373,6 +373,7 @@ public final class AssignBench {
                     + " (median/last); %d API writes until the statuses converged (bound %d); requests after expiry:%n%s",
                     crashed, crashMoved, secs(crashTotal), secs(afterExpiry), movedTimeline(crashed, expiryNanos[0]),
                     show(crashWritable), show(crashVisible), show(crashStatuses), crashApiWrites, bound, api.since(atExpiry));
+            System.out.printf("(the crashed session expired at %s, wall clock, to read the operator log against)%n", expiry);
             System.out.printf("largest StreamAgent seen: %d bytes of JSON%n", lists.largestBytes());
             informer.close();
             agentInformer.close();
@@ -431,7 +432,13 @@ public final class AssignBench {
                 "-Dstreamhouse.db.url=" + dbUrl,
                 "-Dstreamhouse.db.require-durable=false", // a local PostgreSQL with fsync off
                 "-Dstreamhouse.cluster-check.enabled=false",
-                "-Dstreamhouse.agent.session-timeout=" + SESSION_TIMEOUT.toSeconds() + "s"));
+                "-Dstreamhouse.agent.session-timeout=" + SESSION_TIMEOUT.toSeconds() + "s",
+                // Each StreamAgent publication's timing (waited, read, write) into the log.
+                "-Dquarkus.log.category.\"io.streamhouse.lease.operator.StreamAgentReconciler\".level=DEBUG"));
+        String extra = System.getenv("BENCH_OPERATOR_OPTS");
+        if (extra != null && !extra.isBlank()) {
+            cmd.addAll(List.of(extra.trim().split("\\s+")));
+        }
         if (STATUS_BUDGET != null && !STATUS_BUDGET.isBlank()) {
             cmd.add("-Dstreamhouse.publish.lease-status-writes-per-second=" + STATUS_BUDGET);
             cmd.add("-Dstreamhouse.publish.lease-status-burst=" + STATUS_BUDGET);

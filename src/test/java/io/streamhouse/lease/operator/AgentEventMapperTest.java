@@ -24,7 +24,7 @@ class AgentEventMapperTest {
 
     final AgentEventMapper mapper = new AgentEventMapper(new AgentEventMapper.Leases() {
         @Override
-        public Collection<ResourceID> heldBy(String namespace, String agentId) {
+        public Collection<ResourceID> heldBy(String namespace, String agentId, Long sessionEpoch) {
             asked.incrementAndGet();
             return "a".equals(agentId) && "ns".equals(namespace) ? List.of(held) : List.of();
         }

@@ -57,6 +57,8 @@ class ObservabilityTest {
             assertThat(body).containsPattern("streamhouse_store_cas_seconds_bucket\\{le=");
             assertThat(body).containsPattern("streamhouse_partitions_unassigned [1-9]");
             assertThat(body).contains("streamhouse_failovers_total");
+            assertThat(body).as("the holder's StreamAgent listed its lease after the feed reported it")
+                    .containsPattern("streamhouse_agent_status_lag_seconds_count [1-9]");
             assertThat(body).as("the embedded test database runs with fsync off").contains("streamhouse_store_durable 0.0");
             assertThat(body).contains("reconciliations_success_total{controller_name=\"partitionlease\"}") // JOSDK
                     .containsPattern("reconciliations_execution_duration_seconds_count\\{[^}]*partitionlease");

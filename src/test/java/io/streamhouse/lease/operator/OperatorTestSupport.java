@@ -7,11 +7,15 @@ import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
+import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
+import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.store.AgentRegistration;
 import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.testing.Namespaces;
 import jakarta.inject.Inject;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.BeforeEach;
 
@@ -54,6 +58,18 @@ abstract class OperatorTestSupport {
 
     StreamAgent agent(String name) {
         return client.resources(StreamAgent.class).inNamespace(ns).withName(name).get();
+    }
+
+    /**
+     * An agent that runs the agent library (sessionKeeper Agent): the test plays the library,
+     * registering its session in the store (long ttl, so no renewals are needed).
+     */
+    void libraryAgent(String name) {
+        store.register(new AgentRegistration(AgentId.of(id(name)), "g1", "", "", Duration.ofMinutes(5)));
+        StreamAgent agent = Fixtures.agent(ns, name, id(name), "g1");
+        agent.getSpec().setSessionKeeper(SessionKeeper.Agent);
+        client.resource(agent).create();
+        awaitAgentReady(name);
     }
 
     void awaitAgentReady(String name) {

@@ -9,18 +9,15 @@ import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
 import io.streamhouse.lease.api.v1alpha1.Condition;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeasePhase;
-import io.streamhouse.lease.api.v1alpha1.SessionKeeper;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
 import io.streamhouse.lease.store.AcquireRequest;
 import io.streamhouse.lease.store.AcquireResult;
-import io.streamhouse.lease.store.AgentRegistration;
 import io.streamhouse.lease.store.HistoryEntry;
 import io.streamhouse.lease.store.Lease;
 import jakarta.inject.Inject;
-import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
@@ -253,18 +250,6 @@ class PartitionLeaseOperatorTest extends OperatorTestSupport {
     }
 
     // ------------------------------------------------------------ handoffs, move limits, failover
-
-    /**
-     * An agent that runs the agent library (sessionKeeper Agent): the test plays the library,
-     * registering its session in the store (long ttl, so no renewals are needed).
-     */
-    void libraryAgent(String name) {
-        store.register(new AgentRegistration(AgentId.of(id(name)), "g1", "", "", Duration.ofMinutes(5)));
-        StreamAgent agent = Fixtures.agent(ns, name, id(name), "g1");
-        agent.getSpec().setSessionKeeper(SessionKeeper.Agent);
-        client.resource(agent).create();
-        awaitAgentReady(name);
-    }
 
     void cordon(String agentName) {
         specPatch(StreamAgent.class, agentName, "{\"cordoned\":true}");
