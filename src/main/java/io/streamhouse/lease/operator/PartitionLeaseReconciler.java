@@ -225,6 +225,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             }
         }
         leaders.values().forEach(id -> leading.put(id, agent));
+        LOG.debugf("leaders for %s's leases: %s; waiting on their own: %d", agent, leaders.values(), waiting.size());
         groupsLed.addAll(leaders.keySet());
         waiting.addAll(leaders.values());
         return waiting;
@@ -281,15 +282,25 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         if (valid.refusal() != null) {
             return refuse(resource, context, valid.bound(), valid.refusal(), now);
         }
+        boolean leader = LOG.isDebugEnabled() && leading.containsKey(ResourceID.fromResource(resource));
+        long started = System.nanoTime();
         Optional<Duration> notPlannedYet = awaitPlan(resource, valid.key());
         if (notPlannedYet.isPresent()) {
+            if (leader) {
+                LOG.debugf("%s leads, waits %s for its group's plan", valid.key(), notPlannedYet.get());
+            }
             return UpdateControl.<PartitionLease>noUpdate().rescheduleAfter(notPlannedYet.get());
         }
         LeaseKey key = valid.key();
         Lease row = store.lease(key).orElse(null);
         Outcome outcome = waitForHolder(resource, row);
         if (outcome == null) {
+            long read = System.nanoTime();
             Plan plan = plan(resource, key, row);
+            if (leader) {
+                LOG.debugf("%s leads: read %d ms, plan %d ms%s", key, (read - started) / 1_000_000,
+                        (System.nanoTime() - read) / 1_000_000, plan.deferred() == null ? "" : ", deferred " + plan.deferred());
+            }
             if (plan.deferred() != null) {
                 return UpdateControl.<PartitionLease>noUpdate().rescheduleAfter(plan.deferred());
             }

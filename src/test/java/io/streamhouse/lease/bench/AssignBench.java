@@ -307,6 +307,8 @@ public final class AssignBench {
                 LibraryAgents a = agents;
                 waitFor("graceful stop written", Duration.ofMinutes(2), () -> a.writableAfter(drainedEpochs, gracefulStart) != null);
                 gracefulWritable = Spread.of(a.writableAfter(drainedEpochs, g0));
+                System.out.printf("graceful stop: learned by the new holders %s (median/last; the library's acquired call,"
+                        + " before the bench's writers commit)%n", Spread.of(a.learnedAfter(drainedEpochs, g0)));
             }
             System.out.printf("graceful stop of %s: %d leases Held by others after %.2f s (%s); writable %s, listed on"
                     + " their StreamAgents %s (median/last); requests meanwhile:%n%s", drained, gracefulMoved, secs(graceful),
@@ -362,6 +364,8 @@ public final class AssignBench {
                 LibraryAgents a = agents;
                 waitFor("crash written", Duration.ofMinutes(2), () -> a.writableAfter(crashedEpochs, expiryAt) != null);
                 crashWritable = Spread.of(a.writableAfter(crashedEpochs, expiryAt));
+                System.out.printf("crash: learned by the new holders %s after the expiry (median/last; the library's acquired"
+                        + " call, before the bench's writers commit)%n", Spread.of(a.learnedAfter(crashedEpochs, expiryAt)));
             }
             Set<String> touched = new HashSet<>();
             Map<String, LeaseTracker.Seen> now = leases.snapshot();

@@ -45,6 +45,8 @@ final class LibraryAgents implements AutoCloseable {
     private final Map<String, LeaseClient> clients = new ConcurrentHashMap<>();
     private final Map<String, CuttableDataSource> sources = new ConcurrentHashMap<>();
     private final Map<LeaseKey, FirstWrite> writes = new ConcurrentHashMap<>();
+    /** When each lease's holder learned it (the library's acquired call), at the latest epoch seen. */
+    private final Map<LeaseKey, FirstWrite> learned = new ConcurrentHashMap<>();
     private final ScheduledExecutorService writers = Executors.newScheduledThreadPool(8);
     final LongAdder committed = new LongAdder();
     final LongAdder refused = new LongAdder();
@@ -88,11 +90,24 @@ final class LibraryAgents implements AutoCloseable {
         return writes.get(key);
     }
 
+    /**
+     * Nanoseconds after {@code t0} at which each of {@code keys} was learned by a holder at an
+     * epoch above {@code epochs} (the library's acquired call, before any write), sorted; null
+     * when one is not yet.
+     */
+    List<Long> learnedAfter(Map<LeaseKey, Long> epochs, long t0) {
+        return after(learned, epochs, t0);
+    }
+
     /** Nanoseconds after {@code t0} at which each of {@code keys} was first written at an epoch above {@code epochs}, sorted; null when one is not yet. */
     List<Long> writableAfter(Map<LeaseKey, Long> epochs, long t0) {
+        return after(writes, epochs, t0);
+    }
+
+    private static List<Long> after(Map<LeaseKey, FirstWrite> seen, Map<LeaseKey, Long> epochs, long t0) {
         List<Long> times = new ArrayList<>();
         for (Map.Entry<LeaseKey, Long> e : epochs.entrySet()) {
-            FirstWrite w = writes.get(e.getKey());
+            FirstWrite w = seen.get(e.getKey());
             if (w == null || w.epoch() <= e.getValue()) {
                 return null;
             }
@@ -112,6 +127,8 @@ final class LibraryAgents implements AutoCloseable {
 
         @Override
         public void acquired(LeaseKey key, long epoch) {
+            learned.merge(key, new FirstWrite(agent, epoch, System.nanoTime()),
+                    (old, mine) -> mine.epoch() > old.epoch() ? mine : old);
             try {
                 writers.execute(() -> write(key, epoch));
             } catch (RejectedExecutionException e) {
