@@ -95,6 +95,9 @@ public final class LeaseClient implements AutoCloseable {
     private final LongAdder fencedCommitted = new LongAdder();
     private final LongAdder fencedRefused = new LongAdder();
     private final LongAdder sessionsLost = new LongAdder();
+    /** Guards {@link #closing} against a session being opened while {@link #close()} begins. */
+    private final Object sessionLock = new Object();
+    private volatile boolean closing;
     private volatile boolean closed;
     private volatile boolean sessionNeeded; // the session was lost and no new one is open yet
     private volatile AgentId agent;
@@ -225,6 +228,11 @@ public final class LeaseClient implements AutoCloseable {
             closed = true;
             shutdownThreads();
             return;
+        }
+        synchronized (sessionLock) {
+            // A renewal answered "ended" by our own shutdown must not open a new incarnation;
+            // one opening right now finishes first, and is the session the shutdown ends.
+            closing = true;
         }
         SessionGuard g = guard;
         if (g != null) {
@@ -424,6 +432,22 @@ public final class LeaseClient implements AutoCloseable {
         armDeadline();
     }
 
+    /**
+     * Opens a new incarnation unless {@link #close()} has begun; false when it has. Held under
+     * the lock close() takes first, so an agent that is closing never registers again: a session
+     * opened after its shutdown would look live to the operator, which would give it leases that
+     * then wait a whole timeout for a failover.
+     */
+    private boolean openSessionUnlessClosing() {
+        synchronized (sessionLock) {
+            if (closing) {
+                return false;
+            }
+            openSession();
+            return true;
+        }
+    }
+
     private void renewRound() {
         if (closed) {
             return;
@@ -432,7 +456,9 @@ public final class LeaseClient implements AutoCloseable {
         long sent = nanos.getAsLong();
         try {
             if (sessionNeeded) {
-                openSession(); // the last one was lost and opening a new one failed: try again
+                if (!openSessionUnlessClosing()) { // the last one was lost and opening a new one failed: try again
+                    return;
+                }
                 sessionNeeded = false;
             } else {
                 Renewal renewal = store.renew(agent, held.session());
@@ -446,6 +472,9 @@ public final class LeaseClient implements AutoCloseable {
                     stopSuperseded(held.session());
                     return;
                 }
+                if (closing) {
+                    return; // ended by our own close, which raced this renewal: nothing to reopen
+                }
                 // Expired or ended (we were paused or cut off too long): what we held is gone.
                 // Start a new incarnation; the operator assigns leases to it again.
                 LOG.log(System.Logger.Level.WARNING, "session " + held.session() + " of " + agent
@@ -455,8 +484,9 @@ public final class LeaseClient implements AutoCloseable {
                 long lost = held.session();
                 events.execute(() -> revokeSession(lost, LeaseListener.Reason.SESSION_LOST));
                 sessionNeeded = true;
-                openSession();
-                sessionNeeded = false;
+                if (openSessionUnlessClosing()) {
+                    sessionNeeded = false;
+                }
             }
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.WARNING, "session renewal of " + agent + " failed (" + e.getMessage()

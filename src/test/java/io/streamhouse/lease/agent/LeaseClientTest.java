@@ -18,8 +18,10 @@ import io.streamhouse.lease.operator.Fixtures;
 import io.streamhouse.lease.store.FencingException;
 import io.streamhouse.lease.store.HistoryEntry;
 import io.streamhouse.lease.store.LeaseStore;
+import io.streamhouse.lease.store.Session;
 import io.streamhouse.lease.store.Validation;
 import io.streamhouse.lease.testing.CuttableDataSource;
+import io.streamhouse.lease.testing.HoldingDataSource;
 import io.streamhouse.lease.testing.Namespaces;
 import jakarta.inject.Inject;
 import java.sql.Connection;
@@ -315,6 +317,49 @@ class LeaseClientTest {
         }
         assertThat(a.epoch(topic, 0)).isEqualTo(LeaseClient.NO_EPOCH);
         assertThat(session).isPositive();
+    }
+
+    /**
+     * A renewal in flight while the agent closes reaches the database after the close ended the
+     * session, and is answered "ended": that answer must not open a new incarnation. One that did
+     * would look live to the operator, which would give it leases (the ones just released, even)
+     * that then wait a whole session timeout for a failover. Seen in the bench at 100 agents.
+     */
+    @Test
+    void aRenewalInFlightWhenTheAgentClosesOpensNoNewSession() throws Exception {
+        selfKeptAgent("a");
+        HoldingDataSource ds = new HoldingDataSource(dataSource);
+        LeaseClient a = library("a", new Recorder(), ds, System::nanoTime);
+        createLease("p0", 0);
+        a.ensureLease(topic, 0, Duration.ofSeconds(30));
+        long session = a.sessionEpoch();
+        int registered = ds.executions("lease_register(");
+
+        // The next renewal (within a third of the timeout) waits at the database's door, and
+        // close() waits just after its shutdown committed: the renewal then reaches the database
+        // while the client is still closing, and is told the session ended.
+        HoldingDataSource.Gate renewal = ds.before("lease_renew(");
+        HoldingDataSource.Gate shutdown = ds.after("lease_shutdown(");
+        Thread renewing = renewal.awaitHeld(TTL);
+        Thread closing = new Thread(a::close, "closing");
+        closing.start();
+        shutdown.awaitHeld(Duration.ofSeconds(30));
+        renewal.release();
+        // That renewal round ends: registered anew (the bug), or back in its timer's queue.
+        eventually().until(() -> ds.executions("lease_register(") > registered || idleInItsTimer(renewing));
+        shutdown.release();
+        closing.join(Duration.ofSeconds(30).toMillis());
+
+        assertThat(ds.executions("lease_register(")).as("registrations after the close began").isEqualTo(registered);
+        Session s = store.session(AgentId.of(id("a"))).orElseThrow();
+        assertThat(s.sessionEpoch()).as("no incarnation opened after the close").isEqualTo(session);
+        assertThat(s.live()).isFalse();
+    }
+
+    /** True when {@code t} is a pool thread waiting for its next scheduled task. */
+    static boolean idleInItsTimer(Thread t) {
+        return !t.isAlive() || java.util.Arrays.stream(t.getStackTrace())
+                .anyMatch(f -> f.getClassName().contains("DelayedWorkQueue") && f.getMethodName().equals("take"));
     }
 
     @Test
