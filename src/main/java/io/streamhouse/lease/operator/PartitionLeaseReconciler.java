@@ -106,12 +106,11 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     private final Map<ResourceID, AgentId> leading = new java.util.concurrent.ConcurrentHashMap<>();
 
     public PartitionLeaseReconciler(LeaseStore store, EventRecorder events, Clock clock, AssignConfig assign,
-                                    PublishConfig publish, ChangeNotifications changes, OperatorMetrics metrics,
+                                    StatusBudget statusBudget, ChangeNotifications changes, OperatorMetrics metrics,
                                     LeaseActivity activity, EndedSessions endedSessions) {
         this.store = store;
         this.endedSessions = endedSessions;
-        this.statusWrites = new WriteBudget<>(publish.leaseStatusWritesPerSecond(), publish.leaseStatusBurst(),
-                System::nanoTime);
+        this.statusWrites = statusBudget.writes;
         this.changes = changes;
         this.events = events;
         this.clock = clock;
@@ -179,7 +178,25 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             return;
         }
         try {
-            pacer.schedule(() -> nudges.propagateEvent(id), wait.toNanos(), TimeUnit.NANOSECONDS);
+            pacer.schedule(() -> nudgeAtTurn(id), wait.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (RejectedExecutionException e) {
+            // shutting down
+        }
+    }
+
+    /**
+     * Nudges {@code id} when its turn is due; a turn pushed back meanwhile (StreamAgent lease lists
+     * cut in ahead, {@link WriteBudget#cutIn}) is waited for here, not by a reconcile that could
+     * only be told to come back.
+     */
+    private void nudgeAtTurn(ResourceID id) {
+        Duration due = statusWrites.dueIn(id);
+        if (due.isZero()) {
+            nudges.propagateEvent(id);
+            return;
+        }
+        try {
+            pacer.schedule(() -> nudgeAtTurn(id), due.toNanos(), TimeUnit.NANOSECONDS);
         } catch (RejectedExecutionException e) {
             // shutting down
         }

@@ -81,13 +81,15 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     private final Clock clock;
     private final ChangeNotifications changes;
     private final EndedSessions endedSessions;
+    private final StatusBudget statusBudget;
     private volatile IndexerResourceCache<StreamAgent> agents;
     private final SimpleInboundEventSource<StreamAgent> nudges = new SimpleInboundEventSource<>("agent-nudges");
 
     public StreamAgentReconciler(LeaseStore store, EventRecorder events, AgentConfig config, Clock clock,
                                  ChangeNotifications changes, AgentSessions sessions, OperatorMetrics metrics,
-                                 EndedSessions endedSessions) {
+                                 EndedSessions endedSessions, StatusBudget statusBudget) {
         this.store = store;
+        this.statusBudget = statusBudget;
         this.endedSessions = endedSessions;
         this.metrics = metrics;
         this.sessions = sessions;
@@ -246,6 +248,9 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             return Resources.finish(agent, next, recheck, context);
         }
         metrics.apiWrite("agent-status");
+        if (since != null) {
+            statusBudget.writes.cutIn(); // a lease list goes before the PartitionLease statuses waiting
+        }
         long writeStart = System.nanoTime();
         UpdateControl<StreamAgent> control = Resources.finish(agent, next, recheck, context);
         if (since != null) {

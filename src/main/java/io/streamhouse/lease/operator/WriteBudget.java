@@ -94,6 +94,25 @@ final class WriteBudget<K> {
         return true;
     }
 
+    /**
+     * A write that goes before every turn already reserved (a StreamAgent's lease list, which is
+     * what agents' operators and tools read first): it takes the next slot now, never waiting, and
+     * every turn not yet due moves one interval later, so the writes still go out at the budget's
+     * pace overall. The writes that cut in are bounded by the number of agents (one per agent per
+     * burst of moves), so the turns they push back are never starved.
+     */
+    synchronized void cutIn() {
+        long now = nanos.getAsLong();
+        theoretical = Math.max(theoretical, now) + interval;
+        turns.replaceAll((key, at) -> at - now > 0 ? at + interval : at);
+    }
+
+    /** How long until {@code key}'s reserved turn ({@link Duration#ZERO} when due, or none). */
+    synchronized Duration dueIn(K key) {
+        Long reserved = turns.get(key);
+        return reserved == null ? Duration.ZERO : Duration.ofNanos(Math.max(0, reserved - nanos.getAsLong()));
+    }
+
     /** {@code key} no longer needs its turn (nothing to write any more, or deleted). */
     synchronized void forget(K key) {
         turns.remove(key);

@@ -49,7 +49,7 @@ class ErrorStatusTest {
             return 50;
         }
     };
-    final PartitionLeaseReconciler reconciler = new PartitionLeaseReconciler(null, null, clock, assign, publish,
+    final PartitionLeaseReconciler reconciler = new PartitionLeaseReconciler(null, null, clock, assign, new StatusBudget(publish),
             new ChangeNotifications(null), new OperatorMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()),
             new LeaseActivity(), new EndedSessions());
 

@@ -53,6 +53,32 @@ class WriteBudgetTest {
         assertThat(budget.waiting()).isEqualTo(1);
     }
 
+    /**
+     * A StreamAgent's lease list cuts in: written at once, it pushes every turn not yet due one
+     * interval later (turns already due keep their place), and a newcomer queues behind all of it.
+     */
+    @Test
+    void aWriteThatCutsInPushesTheTurnsNotYetDueOneIntervalLater() {
+        assertThat(budget.reserve("a")).isZero();
+        budget.reserve("b");
+        budget.reserve("c");
+        assertThat(budget.reserve("d")).isEqualTo(Duration.ofMillis(100));
+        assertThat(budget.reserve("e")).isEqualTo(Duration.ofMillis(200));
+
+        budget.cutIn();
+        budget.cutIn();
+        assertThat(budget.dueIn("a")).as("due already: keeps its place").isZero();
+        assertThat(budget.dueIn("d")).isEqualTo(Duration.ofMillis(300));
+        assertThat(budget.dueIn("e")).isEqualTo(Duration.ofMillis(400));
+        assertThat(budget.turn("f")).as("a newcomer behind both").isEqualTo(Duration.ofMillis(500));
+        assertThat(budget.dueIn("nobody")).isZero();
+
+        now.addAndGet(Duration.ofMillis(100).toNanos());
+        assertThat(budget.turn("d")).as("its old moment is not its turn any more").isEqualTo(Duration.ofMillis(200));
+        now.addAndGet(Duration.ofMillis(200).toNanos());
+        assertThat(budget.turn("d")).isZero();
+    }
+
     @Test
     void aTurnNoLongerNeededIsForgottenAndIdleTimeRefillsTheBurst() {
         budget.turn("a");
