@@ -17,6 +17,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 import java.util.function.Supplier;
+import org.jboss.logging.Logger;
 
 /**
  * Keeps one {@link Assigner} plan per agent group, so that a lease's reconcile looks its target
@@ -27,6 +28,8 @@ import java.util.function.Supplier;
 final class GroupPlanner {
 
     static final Duration DEBOUNCE = Duration.ofMillis(100);
+
+    private static final Logger LOG = Logger.getLogger(GroupPlanner.class);
 
     /** What the database last said about a lease's holder. */
     record Known(AgentId holder, boolean live, long epoch) {
@@ -150,9 +153,14 @@ final class GroupPlanner {
         List<AgentInput> agentInputs = agents.get();
         Set<AgentId> keepers = new HashSet<>();
         agentInputs.stream().filter(a -> a.accepts() || a.keeps()).forEach(a -> keepers.add(a.id()));
+        long read = nanoClock.getAsLong();
         Assigner.Plan plan = Assigner.plan(inputs, agentInputs);
         long done = nanoClock.getAsLong();
         plans.put(group, new Cached(plan, assumed, keepers, at, done, done - now));
+        if (LOG.isDebugEnabled()) {
+            LOG.debugf("%s planned: %d lease(s), %d agent(s); inputs %d ms, plan %d ms", group, inputs.size(),
+                    agentInputs.size(), (read - now) / 1_000_000, (done - read) / 1_000_000);
+        }
         return new Planned(plan, at == version.get());
     }
 }

@@ -218,7 +218,7 @@ public final class AssignBench {
                 // As the operator made them on an earlier run: the agents start, read them and
                 // register before the operator starts.
                 parallel(size.agents(), i -> selfKeptAgent(client, i));
-                agents = new LibraryAgents(client, NS, dbUrl, size.agents());
+                agents = new LibraryAgents(client, NS, dbUrl, size.agents(), jar);
                 LibraryAgents started = agents;
                 parallel(size.agents(), i -> started.start("agent-" + i));
                 System.out.printf("started %d agents running the agent library%n", size.agents());
@@ -289,8 +289,12 @@ public final class AssignBench {
             Map<LeaseKey, Long> drainedEpochs = heldEpochs(drained);
             Map<String, long[]> beforeGraceful = api.requests();
             long g0 = System.nanoTime();
+            Instant stoppedAt = Instant.now();
             if (library) {
                 agents.stop(drained); // what its preStop hook does: release everything and end the session
+                System.out.printf("graceful stop of %s at %s, wall clock (its close() took %d ms: the release of"
+                        + " everything and the session's end, one transaction)%n", drained, stoppedAt,
+                        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - g0));
             } else {
                 client.pods().inNamespace(NS).withName(drained).patch(PatchContext.of(PatchType.JSON_MERGE),
                         "{\"metadata\":{\"finalizers\":[\"" + HOLD_FINALIZER + "\"]}}");
@@ -437,8 +441,10 @@ public final class AssignBench {
                 "-Dstreamhouse.db.require-durable=false", // a local PostgreSQL with fsync off
                 "-Dstreamhouse.cluster-check.enabled=false",
                 "-Dstreamhouse.agent.session-timeout=" + SESSION_TIMEOUT.toSeconds() + "s",
-                // Each StreamAgent publication's timing (waited, read, write) into the log.
-                "-Dquarkus.log.category.\"io.streamhouse.lease.operator.StreamAgentReconciler\".level=DEBUG"));
+                // Each StreamAgent publication's timing (waited, read, write) and each group plan's
+                // (inputs, plan) into the log.
+                "-Dquarkus.log.category.\"io.streamhouse.lease.operator.StreamAgentReconciler\".level=DEBUG",
+                "-Dquarkus.log.category.\"io.streamhouse.lease.operator.GroupPlanner\".level=DEBUG"));
         String extra = System.getenv("BENCH_OPERATOR_OPTS");
         if (extra != null && !extra.isBlank()) {
             cmd.addAll(List.of(extra.trim().split("\\s+")));

@@ -9,6 +9,11 @@ import io.streamhouse.lease.agent.LeaseListener;
 import io.streamhouse.lease.model.LeaseKey;
 import io.streamhouse.lease.store.Database;
 import io.streamhouse.lease.testing.CuttableDataSource;
+import java.io.IOException;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.Statement;
@@ -22,16 +27,22 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.stream.Stream;
+import javax.sql.DataSource;
+import org.flywaydb.core.Flyway;
 
 /**
  * Agents running the agent library in the bench's JVM, as many processes would: each a
  * {@link LeaseClient} with its own session and its own database channel, committing one fenced
  * row the moment it learns a lease. The time of that first commit is what "writable" measures.
  *
- * <p>They share one HikariCP pool of agents + 16 connections: each client's channel keeps one,
- * the rest serve every client's renewals, looks, handoff releases and fenced writes (8 writer
- * threads). A crash cuts one agent off the database (its renewals and writes fail, so its session
- * expires, as a dead process's would); a graceful stop is {@link LeaseClient#close()}.
+ * <p>Each agent writes on threads of its own, {@link #WRITERS_PER_AGENT} of them (as a process
+ * would, with its own connection pool: an agent that learns 120 partitions starts writing all
+ * of them at once, not behind every other agent's writes). They share one HikariCP pool: one
+ * connection per client's channel, and up to {@link #WRITE_CONNECTIONS} more for every client's
+ * renewals, looks, handoff releases and fenced writes. A crash cuts one agent off the database
+ * (its renewals and writes fail, so its session expires, as a dead process's would); a graceful
+ * stop is {@link LeaseClient#close()}.
  */
 final class LibraryAgents implements AutoCloseable {
 
@@ -47,21 +58,43 @@ final class LibraryAgents implements AutoCloseable {
     private final Map<LeaseKey, FirstWrite> writes = new ConcurrentHashMap<>();
     /** When each lease's holder learned it (the library's acquired call), at the latest epoch seen. */
     private final Map<LeaseKey, FirstWrite> learned = new ConcurrentHashMap<>();
-    private final ScheduledExecutorService writers = Executors.newScheduledThreadPool(8);
+    /** Writer threads per agent (BENCH_WRITERS_PER_AGENT, default 4). */
+    static final int WRITERS_PER_AGENT = Integer.parseInt(System.getenv().getOrDefault("BENCH_WRITERS_PER_AGENT", "4"));
+    /** Connections beyond the channels' (BENCH_WRITE_CONNECTIONS, default 48). */
+    static final int WRITE_CONNECTIONS = Integer.parseInt(System.getenv().getOrDefault("BENCH_WRITE_CONNECTIONS", "48"));
+    private final Map<String, ScheduledExecutorService> writers = new ConcurrentHashMap<>();
     final LongAdder committed = new LongAdder();
     final LongAdder refused = new LongAdder();
 
-    LibraryAgents(KubernetesClient client, String namespace, String dbUrl, int agents) throws Exception {
+    /** @param operatorJar the operator build under test: its migrations make the schema */
+    LibraryAgents(KubernetesClient client, String namespace, String dbUrl, int agents, Path operatorJar) throws Exception {
         this.client = client;
         this.namespace = namespace;
         HikariConfig config = new HikariConfig();
         config.setJdbcUrl(dbUrl);
-        config.setMaximumPoolSize(agents + 16);
+        config.setMaximumPoolSize(agents + WRITE_CONNECTIONS);
         config.setPoolName("bench-agents");
         this.pool = new HikariDataSource(config);
-        Database.migrate(pool); // the schema exists at a cold start of the operator (it made it before)
+        migrate(pool, operatorJar); // the schema exists at a cold start of the operator (it made it before)
         try (Connection c = pool.getConnection(); Statement st = c.createStatement()) {
             st.execute("CREATE TABLE IF NOT EXISTS bench_write (topic text, partition int, epoch bigint, agent text)");
+        }
+    }
+
+    /**
+     * The schema of the operator build under test (with BENCH_JAR, another build's, whose
+     * migrations may differ from this checkout's), as that operator would have made it.
+     */
+    private static void migrate(DataSource pool, Path operatorJar) throws IOException {
+        Path app = operatorJar.toAbsolutePath().resolveSibling("app");
+        List<URL> jars = new ArrayList<>();
+        try (Stream<Path> files = Files.list(app)) {
+            for (Path f : files.filter(f -> f.toString().endsWith(".jar")).toList()) {
+                jars.add(f.toUri().toURL());
+            }
+        }
+        try (URLClassLoader loader = new URLClassLoader(jars.toArray(URL[]::new), null)) {
+            Flyway.configure(loader).dataSource(pool).locations(Database.MIGRATIONS).load().migrate();
         }
     }
 
@@ -69,6 +102,7 @@ final class LibraryAgents implements AutoCloseable {
     void start(String name) {
         CuttableDataSource source = new CuttableDataSource(pool);
         sources.put(name, source);
+        writers.put(name, Executors.newScheduledThreadPool(WRITERS_PER_AGENT));
         LeaseClient c = LeaseClient.builder(AgentIdentity.of(namespace, name), client, source)
                 .startTimeout(Duration.ofMinutes(2)).listener(new Writer(name)).build();
         clients.put(name, c);
@@ -130,7 +164,7 @@ final class LibraryAgents implements AutoCloseable {
             learned.merge(key, new FirstWrite(agent, epoch, System.nanoTime()),
                     (old, mine) -> mine.epoch() > old.epoch() ? mine : old);
             try {
-                writers.execute(() -> write(key, epoch));
+                writers.get(agent).execute(() -> write(key, epoch));
             } catch (RejectedExecutionException e) {
                 // closing
             }
@@ -159,7 +193,7 @@ final class LibraryAgents implements AutoCloseable {
                 // pool busy): as an agent would, try again while it still holds it at that epoch.
                 refused.increment();
                 try {
-                    writers.schedule(() -> write(key, epoch), 100, TimeUnit.MILLISECONDS);
+                    writers.get(agent).schedule(() -> write(key, epoch), 100, TimeUnit.MILLISECONDS);
                 } catch (RejectedExecutionException closing) {
                     // closing
                 }
@@ -176,7 +210,7 @@ final class LibraryAgents implements AutoCloseable {
                 // a crashed one cannot release; its session expires
             }
         });
-        writers.shutdownNow();
+        writers.values().forEach(ScheduledExecutorService::shutdownNow);
         pool.close();
     }
 }
