@@ -104,6 +104,96 @@ public final class Assigner {
         return new Plan(target, moves);
     }
 
+    /**
+     * The plan of one group after agents left it, computed from the last plan instead of planning
+     * every lease again: a failover's or a graceful stop's leases are placed in a few milliseconds
+     * at any number of leases, where a full plan costs O(leases log leases) plus its inputs.
+     *
+     * <p>{@code leases} and {@code before} are the inputs of {@code previous}; {@code now} the
+     * group's agents today. When every lease's holder is its previous target, the answer equals
+     * {@code plan(leases with those holders, now)}: the leases of agents that stay are kept (each
+     * stayer is within its new bound, which a departure only raises) and the departed agents'
+     * leases are placed in key order by the rule {@link #plan} places free leases with. Empty, so
+     * that the caller plans in full, when that cannot be shown for this input: an agent joined or
+     * changed other than by leaving, a pin points elsewhere than its lease's target, a stayer
+     * above its new bound, or a floor left unmet (a top-up would move leases).
+     */
+    public static java.util.Optional<Plan> afterDepartures(List<LeaseInput> leases, Map<LeaseKey, AgentId> previous,
+                                                           Collection<AgentInput> before, Collection<AgentInput> now) {
+        Map<AgentId, AgentInput> was = new HashMap<>();
+        before.forEach(a -> was.put(a.id(), a));
+        Map<AgentId, AgentInput> agentsById = new HashMap<>();
+        boolean departed = false;
+        for (AgentInput a : now) {
+            AgentInput old = was.get(a.id());
+            if (old == null) {
+                return java.util.Optional.empty(); // a join: a top-up may move leases
+            }
+            if (!old.equals(a)) {
+                if (!(old.accepts() && !a.accepts() && !a.keeps())) {
+                    return java.util.Optional.empty();
+                }
+                departed = true;
+            }
+            agentsById.put(a.id(), a);
+        }
+        departed |= was.keySet().stream().anyMatch(id -> !agentsById.containsKey(id));
+        String group = null;
+        for (AgentInput a : now) {
+            if (group != null && !group.equals(a.group())) {
+                return java.util.Optional.empty();
+            }
+            group = a.group();
+        }
+        if (!departed) {
+            return java.util.Optional.empty();
+        }
+        GroupPlan g = new GroupPlan(List.of(), List.copyOf(now), agentsById); // shares are set below
+        g.sizeFor(leases.size());
+        List<LeaseInput> orphans = new ArrayList<>();
+        for (LeaseInput lease : leases) {
+            if (group != null && !group.equals(lease.group())) {
+                return java.util.Optional.empty();
+            }
+            AgentId to = previous.get(lease.key());
+            boolean stays = to != null && g.load.containsKey(to);
+            if (lease.pinned() != null && g.load.containsKey(lease.pinned()) && !lease.pinned().equals(to)) {
+                return java.util.Optional.empty(); // a pin the previous plan could not honour: order matters
+            }
+            if (stays) {
+                g.place(lease, to);
+            } else if (to != null && agentsById.containsKey(to) && !agentsById.get(to).accepts()
+                    && agentsById.get(to).keeps()) {
+                g.chosen.put(lease.key(), to); // lost but live: kept, outside the bound, as plan() does
+            } else {
+                orphans.add(lease);
+            }
+        }
+        for (AgentInput a : g.eligible) {
+            if (g.load.get(a.id()) > g.ceiling.get(a.id())) {
+                return java.util.Optional.empty();
+            }
+        }
+        orphans.sort(Comparator.comparing(LeaseInput::key));
+        g.placeAll(orphans);
+        boolean below = g.eligible.stream().anyMatch(a -> g.load.get(a.id()) < g.floor.get(a.id()));
+        boolean above = g.eligible.stream().anyMatch(a -> g.load.get(a.id()) > g.floor.get(a.id()));
+        if (below && above) {
+            return java.util.Optional.empty(); // plan() would top the newcomer up
+        }
+        TreeMap<LeaseKey, AgentId> target = new TreeMap<>();
+        leases.forEach(l -> target.put(l.key(), previous.get(l.key())));
+        target.putAll(g.chosen);
+        List<Move> moves = new ArrayList<>();
+        for (LeaseInput lease : orphans) {
+            AgentId to = target.get(lease.key());
+            if (to != null) {
+                moves.add(new Move(lease.key(), previous.get(lease.key()), to));
+            }
+        }
+        return java.util.Optional.of(new Plan(target, moves));
+    }
+
     /** The plan of one agent group. */
     private static final class GroupPlan {
         private final List<LeaseInput> leases;
@@ -122,7 +212,12 @@ public final class Assigner {
                     .filter(a -> a.capacity() == null || a.capacity() > 0)
                     .sorted(Comparator.comparing(AgentInput::id)).toList();
             this.agentsById = agentsById;
-            Map<AgentId, Double> shares = shares(this.leases.size(), eligible);
+            sizeFor(this.leases.size());
+        }
+
+        /** Each eligible agent's bound and floor for {@code leaseCount} leases, and no load yet. */
+        void sizeFor(int leaseCount) {
+            Map<AgentId, Double> shares = shares(leaseCount, eligible);
             for (AgentInput a : eligible) {
                 double share = shares.get(a.id());
                 int cap = a.capacity() == null ? Integer.MAX_VALUE : a.capacity();
@@ -187,6 +282,13 @@ public final class Assigner {
                     toPlace.add(lease);
                 }
             }
+            placeAll(toPlace);
+            topUpNewcomers();
+            target.putAll(chosen);
+        }
+
+        /** Step 4: each lease, in the order given, to the best agent for it. */
+        void placeAll(List<LeaseInput> toPlace) {
             for (LeaseInput lease : toPlace) {
                 AgentId best = best(lease, true);
                 if (best == null) {
@@ -198,8 +300,6 @@ public final class Assigner {
                     chosen.put(lease.key(), null);
                 }
             }
-            topUpNewcomers();
-            target.putAll(chosen);
         }
 
         private boolean hasRoom(AgentId agent) {

@@ -40,7 +40,7 @@ final class GroupPlanner {
      * by any other agent was planned as a free one (the Assigner places both alike).
      */
     private record Cached(Assigner.Plan plan, Map<LeaseKey, AgentId> assumed, Set<AgentId> keepers, long version,
-                          long computedAt, long tookNanos) {
+                          long computedAt, long tookNanos, List<LeaseInput> inputs, List<AgentInput> agentInputs) {
         /** The holder as this plan saw it: one that could not keep the lease counts as none. */
         AgentId asPlanned(AgentId holder) {
             return holder != null && keepers.contains(holder) ? holder : null;
@@ -58,6 +58,9 @@ final class GroupPlanner {
      */
     record Planned(Assigner.Plan plan, boolean upToDate) {
     }
+
+    /** The version of a provisional plan: never the current one. */
+    private static final long PROVISIONAL = -1;
 
     private final Map<LeaseKey, Known> known = new ConcurrentHashMap<>();
     private final Map<String, Cached> plans = new ConcurrentHashMap<>();
@@ -143,20 +146,61 @@ final class GroupPlanner {
         return Optional.of(Duration.ofNanos(Math.max(due, Duration.ofMillis(10).toNanos())));
     }
 
-    /** Recomputes the group's plan now, whatever the debounce says. */
+    /**
+     * Recomputes the group's plan now, whatever the debounce says. When the only change since the
+     * last plan is agents leaving (a crash, a graceful stop), only their leases are placed
+     * ({@link Assigner#afterDepartures}, a few milliseconds at any size, where a full plan and its
+     * inputs took 100-300 ms at 10,000 leases on a loaded machine, on the failover's path). That
+     * plan is provisional: made from the last plan's leases and holders, it is never current, so
+     * the next look after {@link #DEBOUNCE} plans in full, off the failover's path (and, the
+     * Assigner being sticky, finds the same).
+     */
     synchronized Planned replan(String group, Supplier<List<LeaseInput>> leases, Supplier<List<AgentInput>> agents) {
+        Planned fast = afterDepartures(group, agents);
+        return fast != null ? fast : fullReplan(group, leases, agents);
+    }
+
+    private Planned afterDepartures(String group, Supplier<List<AgentInput>> agents) {
+        Cached cached = plans.get(group);
+        if (cached == null) {
+            return null;
+        }
+        long now = nanoClock.getAsLong();
+        List<AgentInput> agentInputs = agents.get();
+        Optional<Assigner.Plan> plan = Assigner.afterDepartures(cached.inputs(), cached.plan().target(),
+                cached.agentInputs(), agentInputs);
+        if (plan.isEmpty()) {
+            return null;
+        }
+        long done = nanoClock.getAsLong();
+        plans.put(group, new Cached(plan.get(), cached.plan().target(), keepers(agentInputs), PROVISIONAL, done,
+                done - now, cached.inputs(), agentInputs));
+        if (LOG.isDebugEnabled()) {
+            LOG.debugf("%s planned after departures: %d lease(s) placed of %d, %d ms", group, plan.get().moves().size(),
+                    cached.inputs().size(), (done - now) / 1_000_000);
+        }
+        return new Planned(plan.get(), false);
+    }
+
+    private static Set<AgentId> keepers(List<AgentInput> agentInputs) {
+        Set<AgentId> keepers = new HashSet<>();
+        agentInputs.stream().filter(a -> a.accepts() || a.keeps()).forEach(a -> keepers.add(a.id()));
+        return keepers;
+    }
+
+    private Planned fullReplan(String group, Supplier<List<LeaseInput>> leases, Supplier<List<AgentInput>> agents) {
         long now = nanoClock.getAsLong();
         long at = version.get();
         List<LeaseInput> inputs = leases.get();
         Map<LeaseKey, AgentId> assumed = new HashMap<>();
         inputs.forEach(l -> assumed.put(l.key(), l.holder()));
         List<AgentInput> agentInputs = agents.get();
-        Set<AgentId> keepers = new HashSet<>();
-        agentInputs.stream().filter(a -> a.accepts() || a.keeps()).forEach(a -> keepers.add(a.id()));
+        Set<AgentId> keepers = keepers(agentInputs);
         long read = nanoClock.getAsLong();
         Assigner.Plan plan = Assigner.plan(inputs, agentInputs);
         long done = nanoClock.getAsLong();
-        plans.put(group, new Cached(plan, assumed, keepers, at, done, done - now));
+        plans.put(group, new Cached(plan, assumed, keepers, at, done, done - now, List.copyOf(inputs),
+                List.copyOf(agentInputs)));
         if (LOG.isDebugEnabled()) {
             LOG.debugf("%s planned: %d lease(s), %d agent(s); inputs %d ms, plan %d ms", group, inputs.size(),
                     agentInputs.size(), (read - now) / 1_000_000, (done - read) / 1_000_000);

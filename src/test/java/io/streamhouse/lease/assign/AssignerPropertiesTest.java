@@ -211,6 +211,73 @@ class AssignerPropertiesTest {
         });
     }
 
+    /**
+     * The fast path of a failover or a graceful stop: placing only the leavers' leases gives
+     * exactly the full plan, for every shape of cluster (weights, pins, capacities, ineligible
+     * agents), one or two agents leaving (gone, or dead: neither accepting nor keeping), whenever
+     * it answers at all; and it answers for most clusters.
+     */
+    @Test
+    void afterDeparturesEqualsTheFullPlanWheneverItAnswers() {
+        List<Shape> shapes = List.of(new Shape(false, false, false, false, false, false),
+                new Shape(true, false, false, false, false, false), new Shape(false, false, false, false, true, false),
+                new Shape(true, true, true, true, false, true), new Shape(false, false, true, false, false, true));
+        int[] answered = new int[shapes.size()];
+        int[] tried = new int[shapes.size()];
+        for (int s = 0; s < shapes.size(); s++) {
+            int shape = s;
+            forAll(shapes.get(s), c -> {
+                if (c.agents().size() < 2) {
+                    return;
+                }
+                Plan before = Assigner.plan(c.leases(), c.agents());
+                SplittableRandom random = new SplittableRandom(c.seed() * 31 + 7);
+                List<AgentInput> now = new ArrayList<>();
+                int leaving = 1 + random.nextInt(Math.min(2, c.agents().size() - 1));
+                List<Integer> leavers = new ArrayList<>();
+                while (leavers.size() < leaving) {
+                    int i = random.nextInt(c.agents().size());
+                    if (!leavers.contains(i)) {
+                        leavers.add(i);
+                    }
+                }
+                for (int i = 0; i < c.agents().size(); i++) {
+                    AgentInput a = c.agents().get(i);
+                    if (!leavers.contains(i)) {
+                        now.add(a);
+                    } else if (random.nextBoolean()) { // dead but still listed; otherwise gone
+                        now.add(new AgentInput(a.id(), a.group(), a.zone(), a.weight(), a.capacity(), false, false));
+                    }
+                }
+                tried[shape]++;
+                java.util.Optional<Plan> fast = Assigner.afterDepartures(c.leases(), before.target(), c.agents(), now);
+                if (fast.isEmpty()) {
+                    return;
+                }
+                answered[shape]++;
+                Plan full = Assigner.plan(applied(c.leases(), before), now);
+                assertThat(fast.get().target()).isEqualTo(full.target());
+            });
+        }
+        // Without pins or capacities (the common case) it always answers once an agent left.
+        for (int s = 0; s < 3; s++) {
+            assertThat(answered[s]).as("answered for shape %s", shapes.get(s)).isGreaterThan(tried[s] * 9 / 10);
+        }
+    }
+
+    @Test
+    void afterDeparturesDoesNotAnswerAJoin() {
+        AgentId a = AgentId.of("a");
+        AgentId b = AgentId.of("b");
+        List<LeaseInput> leases = List.of(new LeaseInput(LeaseKey.of("t", 0), "g", null, null),
+                new LeaseInput(LeaseKey.of("t", 1), "g", null, null));
+        List<AgentInput> one = List.of(new AgentInput(a, "g", "z", 1, null, true, true));
+        List<AgentInput> two = List.of(one.get(0), new AgentInput(b, "g", "z", 1, null, true, true));
+        Plan plan = Assigner.plan(leases, one);
+        assertThat(Assigner.afterDepartures(leases, plan.target(), one, two)).isEmpty();
+        assertThat(Assigner.afterDepartures(leases, plan.target(), one, one)).as("nothing left").isEmpty();
+    }
+
     @Test
     void pinsAreHonouredAndCordonedAgentsAreDrained() {
         forAll(new Shape(false, true, false, true, false, true), c -> {

@@ -41,6 +41,37 @@ class GroupPlannerTest {
     }
 
     @Test
+    void anAgentLeavingIsPlacedFromTheLastPlanThenPlannedInFullAfterTheDebounce() {
+        for (int p = 0; p < 10; p++) {
+            lease(p, null);
+        }
+        Assigner.AgentInput a = new Assigner.AgentInput(A, "g", "z1", 1, null, true, true);
+        List<Assigner.AgentInput> both = List.of(a, new Assigner.AgentInput(B, "g", "z2", 1, null, true, true));
+        List<Assigner.AgentInput> bDead = List.of(a, new Assigner.AgentInput(B, "g", "z2", 1, null, false, false));
+        java.util.function.Supplier<List<Assigner.LeaseInput>> inputs = () -> {
+            plans.incrementAndGet();
+            return List.copyOf(leases);
+        };
+        Assigner.Plan first = planner.plan(GROUP, key(0), null, inputs, () -> both).plan();
+        assertThat(first.target().values()).contains(A, B);
+
+        planner.changed(); // B's session died
+        GroupPlanner.Planned after = planner.replan(GROUP, inputs, () -> bDead);
+
+        assertThat(plans).as("no lease read, no full plan").hasValue(1);
+        assertThat(after.upToDate()).as("provisional").isFalse();
+        assertThat(after.plan().target()).hasSize(10).allSatisfy((k, to) -> assertThat(to).isEqualTo(A));
+
+        // The leases move there; the next look after the debounce plans in full and finds the same.
+        leases.replaceAll(l -> new Assigner.LeaseInput(l.key(), l.group(), null, A));
+        nanos.addAndGet(GroupPlanner.DEBOUNCE.toNanos());
+        GroupPlanner.Planned full = planner.plan(GROUP, key(0), A, inputs, () -> bDead);
+        assertThat(plans).hasValue(2);
+        assertThat(full.upToDate()).isTrue();
+        assertThat(full.plan().target()).isEqualTo(after.plan().target());
+    }
+
+    @Test
     void aPlanIsReusedWhileNothingChanged() {
         lease(0, null);
         lease(1, null);
