@@ -150,23 +150,35 @@ public final class Assigner {
         }
         GroupPlan g = new GroupPlan(List.of(), List.copyOf(now), agentsById); // shares are set below
         g.sizeFor(leases.size());
-        List<LeaseInput> orphans = new ArrayList<>();
+        // One pass over the previous plan's entries, no lookup per lease: this runs on the
+        // failover's path, on a machine that is busy with the failover.
+        Map<LeaseKey, LeaseInput> special = new HashMap<>();
         for (LeaseInput lease : leases) {
             if (group != null && !group.equals(lease.group())) {
                 return java.util.Optional.empty();
             }
-            AgentId to = previous.get(lease.key());
-            boolean stays = to != null && g.load.containsKey(to);
-            if (lease.pinned() != null && g.load.containsKey(lease.pinned()) && !lease.pinned().equals(to)) {
+            if (lease.pinned() != null) {
+                special.put(lease.key(), lease);
+            }
+        }
+        if (previous.size() != leases.size()) {
+            return java.util.Optional.empty();
+        }
+        List<LeaseInput> orphans = new ArrayList<>();
+        for (Map.Entry<LeaseKey, AgentId> e : previous.entrySet()) {
+            LeaseKey key = e.getKey();
+            AgentId to = e.getValue();
+            LeaseInput pinnedLease = special.get(key);
+            if (pinnedLease != null && g.load.containsKey(pinnedLease.pinned()) && !pinnedLease.pinned().equals(to)) {
                 return java.util.Optional.empty(); // a pin the previous plan could not honour: order matters
             }
-            if (stays) {
-                g.place(lease, to);
+            if (to != null && g.load.containsKey(to)) {
+                g.count(key, to);
             } else if (to != null && agentsById.containsKey(to) && !agentsById.get(to).accepts()
                     && agentsById.get(to).keeps()) {
-                g.chosen.put(lease.key(), to); // lost but live: kept, outside the bound, as plan() does
+                continue; // lost but live: kept, outside the bound, as plan() does
             } else {
-                orphans.add(lease);
+                orphans.add(pinnedLease != null ? pinnedLease : new LeaseInput(key, group == null ? "" : group, null, to));
             }
         }
         for (AgentInput a : g.eligible) {
@@ -181,9 +193,9 @@ public final class Assigner {
         if (below && above) {
             return java.util.Optional.empty(); // plan() would top the newcomer up
         }
-        TreeMap<LeaseKey, AgentId> target = new TreeMap<>();
-        leases.forEach(l -> target.put(l.key(), previous.get(l.key())));
-        target.putAll(g.chosen);
+        TreeMap<LeaseKey, AgentId> target = previous instanceof java.util.SortedMap<LeaseKey, AgentId> sorted
+                && sorted.comparator() == null ? new TreeMap<>(sorted) : new TreeMap<>(previous); // linear when sorted
+        target.putAll(g.chosen); // the orphans' places (stayers were only counted)
         List<Move> moves = new ArrayList<>();
         for (LeaseInput lease : orphans) {
             AgentId to = target.get(lease.key());
@@ -312,6 +324,12 @@ public final class Assigner {
             load.merge(agent, 1, Integer::sum);
             topicZones.computeIfAbsent(lease.key().topic(), t -> new HashMap<>())
                     .merge(agentsById.get(agent).zone(), 1, Integer::sum);
+        }
+
+        /** A lease that stays where it is: counted in its agent's load and its topic's zones, not recorded. */
+        void count(LeaseKey key, AgentId agent) {
+            load.merge(agent, 1, Integer::sum);
+            topicZones.computeIfAbsent(key.topic(), t -> new HashMap<>()).merge(agentsById.get(agent).zone(), 1, Integer::sum);
         }
 
         private void unplace(LeaseInput lease, AgentId agent) {
