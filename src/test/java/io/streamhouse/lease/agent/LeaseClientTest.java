@@ -98,6 +98,24 @@ class LeaseClientTest {
         return c.start();
     }
 
+    /**
+     * {@link LeaseClient#ensureLease} for 30 s; when it times out, the failure says what the
+     * operator showed meanwhile (the lease's and the agent's statuses, the row), so that a rare
+     * timeout on a loaded machine can be read afterwards.
+     */
+    long ensure(LeaseClient c, int partition) {
+        try {
+            return c.ensureLease(topic, partition, Duration.ofSeconds(30));
+        } catch (LeaseNotHeldException e) {
+            var serialization = client.getKubernetesSerialization();
+            PartitionLease pl = client.resources(PartitionLease.class).inNamespace(ns).withName("p" + partition).get();
+            List<StreamAgent> agents = client.resources(StreamAgent.class).inNamespace(ns).list().getItems();
+            throw new AssertionError(e.getMessage() + "\nlease: " + (pl == null ? null : serialization.asJson(pl.getStatus()))
+                    + "\nagents: " + agents.stream().map(a -> a.getMetadata().getName() + "=" + serialization.asJson(a.getStatus())).toList()
+                    + "\nrow: " + store.lease(LeaseKey.of(topic, partition)), e);
+        }
+    }
+
     void createLease(String name, int partition) {
         client.resource(Fixtures.lease(ns, name, topic, partition, "g1")).create();
     }
@@ -145,7 +163,7 @@ class LeaseClientTest {
         createLease("p0", 0);
         createLease("p1", 1);
 
-        assertThat(a.ensureLease(topic, 0, Duration.ofSeconds(30))).isEqualTo(1);
+        assertThat(ensure(a, 0)).isEqualTo(1);
         assertThat(a.ensureLease(topic, 1, Duration.ofSeconds(30))).isEqualTo(1);
         assertThat(a.epoch(topic, 0)).isEqualTo(1);
         assertThat(a.epoch(topic, 7)).isEqualTo(LeaseClient.NO_EPOCH);
@@ -185,7 +203,7 @@ class LeaseClientTest {
         } // from here on, any API server request of the library would fail
         createLease("p0", 0);
         createLease("p1", 1);
-        assertThat(a.ensureLease(topic, 0, Duration.ofSeconds(30))).isEqualTo(1);
+        assertThat(ensure(a, 0)).isEqualTo(1);
         assertThat(a.ensureLease(topic, 1, Duration.ofSeconds(30))).isEqualTo(1);
         assertThat(write(a, 0, 1)).isEqualTo(1);
 
@@ -264,7 +282,7 @@ class LeaseClientTest {
         LeaseClient a = library("a", aEvents);
         createLease("p0", 0);
         createLease("p1", 1);
-        a.ensureLease(topic, 0, Duration.ofSeconds(30));
+        ensure(a, 0);
         a.ensureLease(topic, 1, Duration.ofSeconds(30));
 
         selfKeptAgent("b");
@@ -331,7 +349,7 @@ class LeaseClientTest {
         HoldingDataSource ds = new HoldingDataSource(dataSource);
         LeaseClient a = library("a", new Recorder(), ds, System::nanoTime);
         createLease("p0", 0);
-        a.ensureLease(topic, 0, Duration.ofSeconds(30));
+        ensure(a, 0);
         long session = a.sessionEpoch();
         int registered = ds.executions("lease_register(");
 
@@ -369,7 +387,7 @@ class LeaseClientTest {
         CuttableDataSource ds = new CuttableDataSource(dataSource);
         LeaseClient a = library("a", events, ds, System::nanoTime);
         createLease("p0", 0);
-        long epoch = a.ensureLease(topic, 0, Duration.ofSeconds(30));
+        long epoch = ensure(a, 0);
 
         ds.cut.set(true); // the agent loses its database; the operator does not
         eventually().until(() -> a.epoch(topic, 0) == LeaseClient.NO_EPOCH);
@@ -389,7 +407,7 @@ class LeaseClientTest {
         AtomicLong skew = new AtomicLong();
         LeaseClient a = library("a", new Recorder(), dataSource, () -> System.nanoTime() + skew.get());
         createLease("p0", 0);
-        long epoch = a.ensureLease(topic, 0, Duration.ofSeconds(30));
+        long epoch = ensure(a, 0);
 
         skew.addAndGet(TTL.multipliedBy(2).toNanos()); // as if every thread had been frozen for two timeouts
 
@@ -405,7 +423,7 @@ class LeaseClientTest {
         Recorder events = new Recorder();
         LeaseClient a = library("a", events);
         createLease("p0", 0);
-        assertThat(a.ensureLease(topic, 0, Duration.ofSeconds(30))).isEqualTo(1);
+        assertThat(ensure(a, 0)).isEqualTo(1);
         long first = a.sessionEpoch();
 
         store.expire(AgentId.of(id("a")), first); // as the database sees a session that ran out
@@ -447,7 +465,7 @@ class LeaseClientTest {
         createLease("p0", 0);
         Recorder pEvents = new Recorder();
         LeaseClient p = library("a", pEvents);
-        p.ensureLease(topic, 0, Duration.ofSeconds(30));
+        ensure(p, 0);
         java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
         java.util.concurrent.ExecutorService writers = java.util.concurrent.Executors.newFixedThreadPool(2);
         try {
