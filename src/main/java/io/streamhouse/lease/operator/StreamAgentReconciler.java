@@ -205,6 +205,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
 
         AgentStatuses.Presence presence = presence(agent, context.getSecondaryResource(Pod.class));
         Optional<Session> session = store.session(registration.agent());
+        long sessionReadAt = System.nanoTime(); // the recheck below is a delay from this read
         Duration recheck = null;
         boolean selfKept = agent.getSpec().getSessionKeeper() == SessionKeeper.Agent;
         boolean present = presence == AgentStatuses.Presence.READY || presence == AgentStatuses.Presence.DRAINING;
@@ -245,14 +246,14 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         metrics.leasesHeld(registration.agent().value(), held.size());
         StreamAgentStatus next = AgentStatuses.of(previous, generation, presence, session.orElse(null), held, selfKept, now);
         if (next.equals(previous)) {
-            return Resources.finish(agent, next, recheck, context);
+            return Resources.finish(agent, next, recheck, sessionReadAt, context);
         }
         metrics.apiWrite("agent-status");
         if (since != null) {
             statusBudget.writes.cutIn(); // a lease list goes before the PartitionLease statuses waiting
         }
         long writeStart = System.nanoTime();
-        UpdateControl<StreamAgent> control = Resources.finish(agent, next, recheck, context);
+        UpdateControl<StreamAgent> control = Resources.finish(agent, next, recheck, sessionReadAt, context);
         if (since != null) {
             long end = System.nanoTime();
             metrics.agentStatusLag(Duration.ofNanos(end - since));
