@@ -65,6 +65,7 @@ final class LeaseFailover {
     private final EndedSessions ended;
     private final Consumer<ResourceID> show;
     private final Consumer<ResourceID> retry;
+    private final Runnable committed;
     private final FailoverBatcher batches = new FailoverBatcher();
     /**
      * The leases a batch is moving right now, and to whom: the change feed reports the batch's
@@ -77,9 +78,10 @@ final class LeaseFailover {
      * @param show  reconciles a sibling lease the batch moved, so that it shows the row (at its
      *              turn of the status write budget)
      * @param retry reconciles a sibling lease whose compare-and-swap in the batch was lost, at once
+     * @param committed told once per batch, after its commit and before its siblings are shown
      */
     LeaseFailover(LeaseStore store, GroupPlanner planner, OperatorMetrics metrics, LeaseActivity activity,
-                  EndedSessions ended, Consumer<ResourceID> show, Consumer<ResourceID> retry) {
+                  EndedSessions ended, Consumer<ResourceID> show, Consumer<ResourceID> retry, Runnable committed) {
         this.store = store;
         this.planner = planner;
         this.metrics = metrics;
@@ -87,6 +89,7 @@ final class LeaseFailover {
         this.ended = ended;
         this.show = show;
         this.retry = retry;
+        this.committed = committed;
     }
 
     /** One compare-and-swap, timed, and counted as a transition when the holder changed. */
@@ -260,6 +263,9 @@ final class LeaseFailover {
         List<AcquireResult> results = metrics.cas(() -> store.acquireAll(requests.values(), reason));
         long casDone = System.nanoTime();
         activity.moved();
+        if (results.stream().anyMatch(r -> r.outcome() == AcquireResult.Outcome.ACQUIRED)) {
+            committed.run();
+        }
         AcquireResult mine = null;
         int acquired = 0;
         Map<AcquireResult.Outcome, Integer> outcomes = new java.util.EnumMap<>(AcquireResult.Outcome.class);

@@ -118,7 +118,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         this.activity = activity;
         this.moves = new LeaseMoves(assign.maxMovesInFlight(), assign.handoffTimeout(), System::nanoTime);
         this.failover = new LeaseFailover(store, planner, metrics, activity, endedSessions, this::showAtTurn,
-                nudges::propagateEvent);
+                nudges::propagateEvent, statusBudget::batchCommitted);
         this.agentEvents = new AgentEventMapper(new AgentEventMapper.Leases() {
             @Override
             public Collection<ResourceID> heldBy(String namespace, String agentId, Long sessionEpoch) {

@@ -27,6 +27,17 @@ public interface PublishConfig {
     @WithDefault("20")
     int leaseStatusBurst();
 
+    /**
+     * How long PartitionLease status writes pause after a batch of moves commits (a failover, an
+     * agent's graceful stop, an initial assignment), leaving the API server to the new holders'
+     * StreamAgent lease lists, which are written first. At 10,000 leases x 100 agents a crash's
+     * 99 lists and the first 100 statuses otherwise reached the server in the same second. A
+     * pause is refused within its own length of the last one's end, so these writes are delayed
+     * at most half the time. 0 turns it off.
+     */
+    @WithDefault("1s")
+    java.time.Duration leaseStatusPause();
+
     /** Events per second, on average; beyond, Events are dropped and counted (sampled, never queued). */
     @WithDefault("10")
     double eventsPerSecond();

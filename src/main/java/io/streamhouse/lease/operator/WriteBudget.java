@@ -25,6 +25,8 @@ final class WriteBudget<K> {
     private final LongSupplier nanos;
     private final Map<K, Long> turns = new HashMap<>();
     private long theoretical;
+    /** When the last quiet window ended ({@link #yieldFor}); null before the first. */
+    private Long quietEnd;
 
     /** @param nanos a monotonic clock in nanoseconds (tests drive it by hand) */
     WriteBudget(double perSecond, int burst, LongSupplier nanos) {
@@ -105,6 +107,30 @@ final class WriteBudget<K> {
         long now = nanos.getAsLong();
         theoretical = Math.max(theoretical, now) + interval;
         turns.replaceAll((key, at) -> at - now > 0 ? at + interval : at);
+    }
+
+    /**
+     * Leaves the next {@code quiet} to writes of another kind (the StreamAgent lease lists a batch
+     * of moves makes due, which people and tools read first): every turn not yet due moves
+     * {@code quiet} later and no new turn comes before its end, in the same order and at the same
+     * pace (no burst when it ends). Turns already due keep their place. Windows never follow each
+     * other closely: one asked for within {@code quiet} of the last one's end is not granted, so
+     * a storm of batches delays these writes at most half the time, never starves them.
+     *
+     * @return whether the window was granted
+     */
+    synchronized boolean yieldFor(Duration quiet) {
+        long now = nanos.getAsLong();
+        long length = quiet.toNanos();
+        if (length <= 0 || quietEnd != null && now - quietEnd < length) {
+            return false;
+        }
+        long end = now + length;
+        turns.replaceAll((key, at) -> at - now > 0 ? at + length : at);
+        // The backlog resumes where it was, shifted; an idle budget starts at the end, paced.
+        theoretical = Math.max(Math.max(theoretical, now) + length, end + tolerance);
+        quietEnd = end;
+        return true;
     }
 
     /** How long until {@code key}'s reserved turn ({@link Duration#ZERO} when due, or none). */

@@ -40,6 +40,11 @@ class ErrorStatusTest {
         }
 
         @Override
+        public java.time.Duration leaseStatusPause() {
+            return java.time.Duration.ofSeconds(1);
+        }
+
+        @Override
         public double eventsPerSecond() {
             return 10;
         }

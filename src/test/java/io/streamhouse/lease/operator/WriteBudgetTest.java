@@ -127,4 +127,39 @@ class WriteBudgetTest {
         assertThatThrownBy(() -> new WriteBudget<String>(0, 1, now::get)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> new WriteBudget<String>(1, 0, now::get)).isInstanceOf(IllegalArgumentException.class);
     }
+
+    /**
+     * A quiet window (a batch of moves leaves the API server to the StreamAgent lists first):
+     * turns not yet due move past it, turns due keep their place, new turns start at its end one
+     * interval apart (no burst), and a window asked for right after another is refused.
+     */
+    @Test
+    void aQuietWindowMovesTurnsPastItWithoutABurstAtItsEnd() {
+        assertThat(budget.reserve("a")).isZero();
+        assertThat(budget.reserve("b")).isZero();
+        assertThat(budget.reserve("c")).isZero();
+        assertThat(budget.reserve("d")).isEqualTo(Duration.ofMillis(100));
+
+        assertThat(budget.yieldFor(Duration.ofSeconds(1))).isTrue();
+
+        assertThat(budget.dueIn("a")).as("due before the window: keeps its place").isZero();
+        assertThat(budget.dueIn("d")).isEqualTo(Duration.ofMillis(1_100));
+        assertThat(budget.reserve("e")).as("after d, past the window").isEqualTo(Duration.ofMillis(1_200));
+        assertThat(budget.turn("f")).isEqualTo(Duration.ofMillis(1_300));
+        assertThat(budget.yieldFor(Duration.ofSeconds(1))).as("inside the window").isFalse();
+
+        now.addAndGet(Duration.ofMillis(1_500).toNanos()); // the window ended 500 ms ago
+        assertThat(budget.yieldFor(Duration.ofSeconds(1))).as("within a window's length of the last").isFalse();
+        now.addAndGet(Duration.ofMillis(600).toNanos());
+        assertThat(budget.turn("g")).as("the budget had room again").isZero();
+        assertThat(budget.yieldFor(Duration.ofSeconds(1))).isTrue();
+        assertThat(budget.turn("h")).as("an idle budget resumes at the window's end").isEqualTo(Duration.ofSeconds(1));
+        assertThat(budget.turn("i")).as("one interval later, not at once").isEqualTo(Duration.ofMillis(1_100));
+    }
+
+    @Test
+    void noWindowForANonPositiveLength() {
+        assertThat(budget.yieldFor(Duration.ZERO)).isFalse();
+        assertThat(budget.turn("a")).isZero();
+    }
 }
