@@ -131,6 +131,21 @@ final class GroupPlanner {
     }
 
     /**
+     * The plan for {@code group} as a whole (a StreamTopic's reconcile, which acts on many of its
+     * leases at once): the cached one while it is current or recent (the debounce), else a new
+     * one. A lease the plan does not cover yet waits for the next plan ({@code upToDate} false).
+     */
+    synchronized Planned current(String group, Supplier<List<LeaseInput>> leases, Supplier<List<AgentInput>> agents) {
+        Cached cached = plans.get(group);
+        long now = nanoClock.getAsLong();
+        boolean current = cached != null && cached.version() == version.get();
+        if (current || cached != null && cached.recent(now)) {
+            return new Planned(cached.plan(), current);
+        }
+        return replan(group, leases, agents);
+    }
+
+    /**
      * When {@code key} is newer than the group's plan and a new plan is not yet due: how long
      * until it is. Asked before anything else, so a burst of new leases waits without a
      * database read each.

@@ -24,6 +24,7 @@ import io.streamhouse.lease.api.v1alpha1.PartitionLeasePhase;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeaseSpec;
 import io.streamhouse.lease.api.v1alpha1.PartitionLeaseStatus;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.api.v1alpha1.StreamTopic;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentSpec;
 import io.streamhouse.lease.assign.AgentView;
 import io.streamhouse.lease.assign.Assigner;
@@ -74,6 +75,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     static final String BY_HOLDER = "byHolder";
     static final String UNHELD_BY_GROUP = "unheldByGroup";
     static final String BY_GROUP = "byGroup";
+    static final String BY_TOPIC = "byTopic";
     static final String RELEASE_REASON = "LeaseDeleted";
     /** How soon to look again when the view of agents was stale and a CAS lost. */
     static final Duration RETRY_SOON = Duration.ofMillis(200);
@@ -90,7 +92,8 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     private volatile IndexerResourceCache<PartitionLease> leases;
     private InformerEventSource<StreamAgent, PartitionLease> agents;
     private final SimpleInboundEventSource<PartitionLease> nudges = new SimpleInboundEventSource<>("lease-nudges");
-    private final GroupPlanner planner = new GroupPlanner();
+    private final GroupPlanner planner;
+    private final Planning planning;
     private final EndedSessions endedSessions;
     private final ScheduledExecutorService pacer = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "lease-status-pacer");
@@ -107,8 +110,10 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
 
     public PartitionLeaseReconciler(LeaseStore store, EventRecorder events, Clock clock, AssignConfig assign,
                                     StatusBudget statusBudget, ChangeNotifications changes, OperatorMetrics metrics,
-                                    LeaseActivity activity, EndedSessions endedSessions) {
+                                    LeaseActivity activity, EndedSessions endedSessions, Planning planning) {
         this.store = store;
+        this.planning = planning;
+        this.planner = planning.planner;
         this.endedSessions = endedSessions;
         this.statusWrites = statusBudget.writes;
         this.changes = changes;
@@ -156,6 +161,32 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         metrics.unassigned(this, PartitionLeaseReconciler::unassigned);
         metrics.statusWritesWaiting(statusWrites, WriteBudget::waiting);
         changes.subscribe(new ChangeListener());
+        planning.partitionLeases(new Planning.PartitionLeases() {
+            @Override
+            public Map<LeaseKey, String> owned(String topic) {
+                Map<LeaseKey, String> owned = new HashMap<>();
+                if (leases != null) {
+                    // One being deleted gives its partition up (its cleanup releases the row, then tells the topic).
+                    leases.byIndex(BY_TOPIC, topic).stream().filter(PartitionLeaseReconciler::accepted)
+                            .filter(pl -> pl.getMetadata().getDeletionTimestamp() == null)
+                            .forEach(pl -> owned.put(keyOf(pl.getSpec()), pl.getMetadata().getNamespace() + "/"
+                                    + pl.getMetadata().getName()));
+                }
+                return owned;
+            }
+
+            @Override
+            public void topicGone(String topic) {
+                if (leases != null) {
+                    leases.byIndex(BY_TOPIC, topic).forEach(pl -> nudges.propagateEvent(ResourceID.fromResource(pl)));
+                }
+            }
+
+            @Override
+            public List<Assigner.LeaseInput> inputs(String namespace, String group, Map<AgentId, AgentView> views) {
+                return leaseInputs(namespace, group, views);
+            }
+        });
         // A crashed agent's session expired (the StreamAgent reconciler looked just after): its
         // leases fail over now, not once its StreamAgent's new phase has come back through the API server.
         endedSessions.onExpiry(agent -> {
@@ -282,7 +313,8 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 UNHELD_BY_GROUP, pl -> pl.getStatus() != null && pl.getStatus().getPhase() == PartitionLeasePhase.Held
                         ? List.of() : List.of(namespaced(pl, group(pl.getSpec()))),
                 BY_GROUP, pl -> keyString(pl.getSpec()).isPresent() ? List.of(namespaced(pl, group(pl.getSpec())))
-                        : List.of()));
+                        : List.of(),
+                BY_TOPIC, pl -> keyString(pl.getSpec()).isPresent() ? List.of(pl.getSpec().getTopic()) : List.of()));
         // An agent's change concerns the leases it holds and, when it can take leases, the unheld ones of its group.
         var config = InformerEventSourceConfiguration.from(StreamAgent.class, PartitionLease.class)
                 .withSecondaryToPrimaryMapper((StreamAgent agent) -> agentEvents.affectedBy(agent))
@@ -378,6 +410,13 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             return new Validated(key, bound, new Refusal(PartitionLeasePhase.Conflict, Conditions.DUPLICATE_PARTITION,
                     "partition " + key + " is already managed by PartitionLease " + owner.get().getMetadata().getNamespace()
                             + "/" + owner.get().getMetadata().getName(), recheck));
+        }
+        // A lease accepted before a StreamTopic covered its partition keeps it; a new one is refused.
+        Optional<StreamTopic> topic = accepted(resource) ? Optional.empty() : planning.topics().covering(key);
+        if (topic.isPresent()) {
+            return new Validated(key, bound, new Refusal(PartitionLeasePhase.Conflict, Conditions.DUPLICATE_PARTITION,
+                    "partition " + key + " is already managed by StreamTopic " + topic.get().getMetadata().getNamespace()
+                            + "/" + topic.get().getMetadata().getName() + " (topic " + key.topic() + ")", Duration.ofSeconds(30)));
         }
         return new Validated(key, bound, null);
     }
@@ -673,15 +712,23 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         if (owns) {
             finishMove(key);
             planner.forget(key);
-            store.lease(key).filter(row -> row.holder() != null).ifPresent(row -> {
+            // A StreamTopic covering the partition adopts the row as it is (holder and epoch): no
+            // release, so no move when the topic's plan keeps the holder, and no second release of a
+            // row the topic has taken meanwhile when this cleanup runs again.
+            Optional<StreamTopic> adopter = planning.topics().covering(key);
+            adopter.ifPresent(t -> LOG.infof("%s: deletion of %s/%s leaves the partition to StreamTopic %s/%s", key,
+                    resource.getMetadata().getNamespace(), resource.getMetadata().getName(),
+                    t.getMetadata().getNamespace(), t.getMetadata().getName()));
+            store.lease(key).filter(row -> row.holder() != null && adopter.isEmpty()).ifPresent(row -> {
                 if (store.release(key, row.holder(), row.holderSession(), row.epoch(), RELEASE_REASON).released()) {
                     LOG.infof("%s released by deletion of %s/%s (was %s at epoch %d)", key,
                             resource.getMetadata().getNamespace(), resource.getMetadata().getName(), row.holder(), row.epoch());
                 }
             });
-            // A duplicate waiting for this partition may now take it over.
+            // A duplicate waiting for this partition may now take it over, or a StreamTopic covering it.
             leases.byIndex(BY_KEY, key.toString()).stream().filter(pl -> !Resources.same(pl, resource))
                     .forEach(pl -> nudges.propagateEvent(ResourceID.fromResource(pl)));
+            planning.topics().partitionLeaseGone(key);
         }
         return DeleteControl.defaultDelete();
     }
@@ -720,12 +767,13 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     private List<Assigner.LeaseInput> leaseInputs(String namespace, String group, Map<AgentId, AgentView> views) {
         List<Assigner.LeaseInput> inputs = new ArrayList<>();
         Set<LeaseKey> seen = new HashSet<>();
-        for (PartitionLease pl : leases.byIndex(BY_GROUP, namespace + "/" + group)) {
+        IndexerResourceCache<PartitionLease> cache = leases;
+        for (PartitionLease pl : cache == null ? List.<PartitionLease>of() : cache.byIndex(BY_GROUP, namespace + "/" + group)) {
             PartitionLeaseStatus status = pl.getStatus();
             LeaseKey key = keyOf(pl.getSpec());
             // One input per partition, whichever resource owns it; a spec changed away from its
             // bound partition is refused and plans nothing.
-            if (!seen.add(key) || status != null && status.getBoundKey() != null
+            if (refused(pl) || !seen.add(key) || status != null && status.getBoundKey() != null
                     && !status.getBoundKey().equals(key.toString())) {
                 continue;
             }
@@ -746,7 +794,20 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             }
             inputs.add(new Assigner.LeaseInput(key, group, pin, holder));
         }
+        inputs.addAll(planning.topics().inputs(namespace, group, seen, views));
         return inputs;
+    }
+
+    /** Accepted: bound to its partition and not refused (a Conflict or an Invalid spec). */
+    static boolean accepted(PartitionLease pl) {
+        PartitionLeaseStatus status = pl.getStatus();
+        return status != null && status.getBoundKey() != null && !refused(pl)
+                && keyString(pl.getSpec()).map(status.getBoundKey()::equals).orElse(false);
+    }
+
+    private static boolean refused(PartitionLease pl) {
+        return pl.getStatus() != null && (pl.getStatus().getPhase() == PartitionLeasePhase.Conflict
+                || pl.getStatus().getPhase() == PartitionLeasePhase.Invalid);
     }
 
     /** After an agent change, the leases of its group whose planned holder is not their holder. */

@@ -79,6 +79,10 @@ final class LeaseSql {
 
     static final String LEASES = "SELECT " + LEASE_COLUMNS + " ORDER BY l.topic, l.partition";
 
+    static final String LEASES_OF_TOPIC = "SELECT " + LEASE_COLUMNS + " WHERE l.topic = ? ORDER BY l.partition";
+
+    static final String RELEASE_PARTITIONS = "SELECT * FROM lease_release_partitions(?, ?::integer[], ?)";
+
     // --- the server's promise about acknowledged commits (Durability) ---
 
     static final String DURABILITY = """

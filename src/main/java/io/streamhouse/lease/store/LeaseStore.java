@@ -101,6 +101,16 @@ public interface LeaseStore {
 
     List<Lease> leasesHeldBy(AgentId holder);
 
+    /** Every lease row of {@code topic}, ordered by partition. */
+    List<Lease> leasesOf(String topic);
+
+    /**
+     * Gives up the partitions of {@code topic} in {@code partitions} that anyone holds, in one
+     * statement, whatever the holder (their owner is gone: a StreamTopic deleted); the rows and
+     * their epochs stay. Returns the partitions released.
+     */
+    List<LeaseKey> releasePartitions(String topic, Collection<Integer> partitions, String reason);
+
     /** Every lease row, ordered by (topic, partition). */
     List<Lease> leases();
 

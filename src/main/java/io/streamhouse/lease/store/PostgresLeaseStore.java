@@ -416,6 +416,34 @@ public final class PostgresLeaseStore implements LeaseStore {
     }
 
     @Override
+    public List<Lease> leasesOf(String topic) {
+        Names.topic(topic);
+        return query("read leases of topic " + topic, LeaseSql.LEASES_OF_TOPIC, ps -> ps.setString(1, topic),
+                PostgresLeaseStore::leases);
+    }
+
+    @Override
+    public List<LeaseKey> releasePartitions(String topic, Collection<Integer> partitions, String reason) {
+        Names.topic(topic);
+        Names.reason(reason);
+        Integer[] numbers = partitions.toArray(Integer[]::new);
+        if (numbers.length == 0) {
+            return List.of();
+        }
+        return query("release " + numbers.length + " partitions of " + topic, LeaseSql.RELEASE_PARTITIONS, ps -> {
+            ps.setString(1, topic);
+            ps.setArray(2, ps.getConnection().createArrayOf("integer", numbers));
+            ps.setString(3, reason);
+        }, rs -> {
+            List<LeaseKey> keys = new ArrayList<>();
+            while (rs.next()) {
+                keys.add(new LeaseKey(rs.getString("topic"), rs.getInt("partition")));
+            }
+            return keys;
+        });
+    }
+
+    @Override
     public List<Lease> leases() {
         return query("read all leases", LeaseSql.LEASES, ps -> { }, PostgresLeaseStore::leases);
     }

@@ -81,12 +81,38 @@ class DeployManifestsTest {
         try (Stream<Path> files = Files.list(Path.of("crds"))) {
             List<Path> all = files.sorted().toList();
             assertThat(all).extracting(f -> f.getFileName().toString())
-                    .containsExactly("partitionleases.streamhouse.io-v1.yml", "streamagents.streamhouse.io-v1.yml");
+                    .containsExactly("partitionleases.streamhouse.io-v1.yml", "streamagents.streamhouse.io-v1.yml",
+                            "streamtopics.streamhouse.io-v1.yml");
             for (Path crd : all) {
                 assertThat(load(crd)).singleElement()
                         .satisfies(r -> assertThat(r.getKind()).isEqualTo("CustomResourceDefinition"));
             }
         }
+    }
+
+    /**
+     * Servers from 1.25 enforce the CRD's CEL rules: a StreamTopic may never shrink nor change its
+     * topic (its rows and epochs are kept for good). The local 1.20 server ignores them, so the
+     * rules are checked here by the schema, and the reconciler's own refusal on the real server.
+     */
+    @Test
+    void theStreamTopicSchemaRefusesAShrinkAndARenameWithCelRules() throws IOException {
+        var crd = (io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition)
+                load(Path.of("crds/streamtopics.streamhouse.io-v1.yml")).get(0);
+        var spec = crd.getSpec().getVersions().get(0).getSchema().getOpenAPIV3Schema().getProperties().get("spec");
+        assertThat(spec.getProperties().get("partitions").getXKubernetesValidations())
+                .singleElement().satisfies(v -> {
+                    assertThat(v.getRule()).isEqualTo("self >= oldSelf");
+                    assertThat(v.getMessage()).contains("may only grow");
+                });
+        assertThat(spec.getProperties().get("partitions").getMinimum()).isEqualTo(1.0);
+        assertThat(spec.getProperties().get("partitions").getMaximum()).isEqualTo(100000.0);
+        assertThat(spec.getProperties().get("topic").getXKubernetesValidations())
+                .singleElement().satisfies(v -> assertThat(v.getRule()).isEqualTo("self == oldSelf"));
+        assertThat(spec.getXKubernetesValidations()).singleElement()
+                .satisfies(v -> assertThat(v.getRule()).contains("p.partition < self.partitions"));
+        assertThat(crd.getSpec().getNames().getShortNames()).containsExactly("st");
+        assertThat(crd.getSpec().getNames().getCategories()).containsExactly("streamhouse");
     }
 
     @Test

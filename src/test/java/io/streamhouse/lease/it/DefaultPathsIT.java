@@ -119,10 +119,11 @@ class DefaultPathsIT {
     }
 
     @Test
-    void theExampleStreamAgentsAndLeasesAsShipped() throws IOException {
+    void theExampleStreamAgentsLeasesAndTopicAsShipped() throws IOException {
         // `kubectl apply -f` puts objects without a namespace into the current one: this test's.
         List<HasMetadata> examples = new ArrayList<>(load("deploy/examples/agents.yaml"));
         examples.addAll(load("deploy/examples/leases.yaml"));
+        examples.addAll(load("deploy/examples/topic.yaml"));
         for (HasMetadata r : examples) {
             assertThat(r.getMetadata().getNamespace()).as("examples name no namespace").isNull();
             client.resource(r).inNamespace(ns).create();
@@ -146,7 +147,30 @@ class DefaultPathsIT {
                 .withName("orders-2").get().getStatus().getHolder()).isEqualTo("agent-2"));
         assertThat(client.resources(PartitionLease.class).inNamespace(ns).list().getItems())
                 .allSatisfy(l -> assertThat(l.getStatus().getHolder()).isIn("agent-1", "agent-2"));
+
+        // The example StreamTopic: its 12 partitions held, six by each agent (with the three
+        // leases of "orders", the plan balances 15 over two), listed on their StreamAgents, and
+        // no Kubernetes object per partition.
+        var topic = client.resources(io.streamhouse.lease.api.v1alpha1.StreamTopic.class).inNamespace(ns).withName("payments");
+        eventually().untilAsserted(() -> {
+            var status = topic.get().getStatus();
+            assertThat(status).isNotNull();
+            assertThat(status.getHeld()).isEqualTo(12);
+            assertThat(status.condition("Ready").getStatus()).isEqualTo("True");
+            assertThat(status.getAgentsHolding()).isEqualTo(2);
+        });
+        eventually().untilAsserted(() -> {
+            int listed = 0;
+            for (String agent : List.of("agent-1", "agent-2")) {
+                var leases = client.resources(StreamAgent.class).inNamespace(ns).withName(agent).get().getStatus().getLeases();
+                listed += leases == null ? 0 : leases.stream().filter(h -> h.getTopic().equals("payments"))
+                        .mapToInt(io.streamhouse.lease.api.v1alpha1.HeldTopic::getCount).sum();
+            }
+            assertThat(listed).isEqualTo(12);
+        });
+        assertThat(client.resources(PartitionLease.class).inNamespace(ns).list().getItems()).hasSize(3);
     }
+
 
     @Test
     void podsMadeFromTheExampleAgentTemplateRunTheLibraryAndHoldTheirLeases() throws Exception {

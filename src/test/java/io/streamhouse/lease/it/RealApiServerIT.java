@@ -74,7 +74,7 @@ class RealApiServerIT {
     KubernetesClientException rejected(String yaml) {
         GenericKubernetesResource resource = raw(yaml);
         try {
-            client.genericKubernetesResources("streamhouse.io/v1alpha1", "PartitionLease").inNamespace(ns)
+            client.genericKubernetesResources("streamhouse.io/v1alpha1", resource.getKind()).inNamespace(ns)
                     .resource(resource).create();
         } catch (KubernetesClientException e) {
             return e;
@@ -84,7 +84,8 @@ class RealApiServerIT {
 
     @Test
     void theGeneratedCrdsInstallAndAreEstablished() {
-        for (String name : new String[] {"partitionleases.streamhouse.io", "streamagents.streamhouse.io"}) {
+        for (String name : new String[] {"partitionleases.streamhouse.io", "streamagents.streamhouse.io",
+                "streamtopics.streamhouse.io"}) {
             CustomResourceDefinition crd = client.apiextensions().v1().customResourceDefinitions().withName(name).get();
             assertThat(crd).as(name).isNotNull();
             assertThat(crd.getStatus().getConditions())
@@ -129,6 +130,69 @@ class RealApiServerIT {
                 spec: {topic: "orders; DROP TABLE", partition: 1}
                 """);
         assertThat(badTopic.getMessage()).contains("spec.topic").contains("should match");
+
+        KubernetesClientException noPartitions = rejected("""
+                apiVersion: streamhouse.io/v1alpha1
+                kind: StreamTopic
+                metadata: {name: none, namespace: NS}
+                spec: {topic: orders, partitions: 0}
+                """);
+        assertThat(noPartitions.getMessage()).contains("spec.partitions").contains("greater than or equal to 1");
+
+        KubernetesClientException tooMany = rejected("""
+                apiVersion: streamhouse.io/v1alpha1
+                kind: StreamTopic
+                metadata: {name: toomany, namespace: NS}
+                spec: {topic: orders, partitions: 100001}
+                """);
+        assertThat(tooMany.getMessage()).contains("spec.partitions").contains("less than or equal to 100000");
+
+        KubernetesClientException badTopicName = rejected("""
+                apiVersion: streamhouse.io/v1alpha1
+                kind: StreamTopic
+                metadata: {name: badname, namespace: NS}
+                spec: {topic: "orders/eu", partitions: 3}
+                """);
+        assertThat(badTopicName.getMessage()).contains("spec.topic").contains("should match");
+
+        KubernetesClientException noCount = rejected("""
+                apiVersion: streamhouse.io/v1alpha1
+                kind: StreamTopic
+                metadata: {name: nocount, namespace: NS}
+                spec: {topic: orders}
+                """);
+        assertThat(noCount.getMessage()).contains("spec.partitions: Required value");
+    }
+
+    /**
+     * This server (1.20) ignores the CRD's CEL rules (x-kubernetes-validations), so a shrink of a
+     * StreamTopic gets through; the reconciler refuses it and keeps the partitions it applied.
+     */
+    @Test
+    void aStreamTopicShrinkThatTheServerLetsThroughIsRefusedByTheOperator() {
+        StreamAgent agent = new StreamAgent();
+        agent.getMetadata().setName("shrink-agent");
+        agent.setSpec(new io.streamhouse.lease.api.v1alpha1.StreamAgentSpec());
+        agent.getSpec().setAgentId("shrink-agent-" + ns);
+        client.resource(agent).inNamespace(ns).create();
+        client.genericKubernetesResources("streamhouse.io/v1alpha1", "StreamTopic").inNamespace(ns).resource(raw("""
+                apiVersion: streamhouse.io/v1alpha1
+                kind: StreamTopic
+                metadata: {name: shrink, namespace: NS}
+                spec: {topic: shrink-NS, partitions: 4}
+                """)).create();
+        var topic = client.resources(io.streamhouse.lease.api.v1alpha1.StreamTopic.class).inNamespace(ns).withName("shrink");
+        eventually().until(() -> topic.get().getStatus() != null && Integer.valueOf(4).equals(topic.get().getStatus().getHeld()));
+
+        topic.patch(io.fabric8.kubernetes.client.dsl.base.PatchContext.of(io.fabric8.kubernetes.client.dsl.base.PatchType.JSON_MERGE),
+                "{\"spec\":{\"partitions\":2}}");
+
+        eventually().untilAsserted(() -> {
+            var status = topic.get().getStatus();
+            assertThat(status.condition("SpecAccepted").getReason()).isEqualTo("PartitionsShrunk");
+            assertThat(status.getPartitions()).isEqualTo(4);
+            assertThat(status.getHeld()).isEqualTo(4);
+        });
     }
 
     @Test

@@ -28,6 +28,19 @@ public final class Fixtures {
         return lease;
     }
 
+    public static io.streamhouse.lease.api.v1alpha1.StreamTopic topic(String namespace, String name, String topic,
+                                                                       int partitions, String group) {
+        var resource = new io.streamhouse.lease.api.v1alpha1.StreamTopic();
+        resource.getMetadata().setName(name);
+        resource.getMetadata().setNamespace(namespace);
+        var spec = new io.streamhouse.lease.api.v1alpha1.StreamTopicSpec();
+        spec.setTopic(topic);
+        spec.setPartitions(partitions);
+        spec.setAgentGroup(group);
+        resource.setSpec(spec);
+        return resource;
+    }
+
     public static StreamAgent agent(String namespace, String name, String agentId, String group) {
         StreamAgent agent = new StreamAgent();
         agent.getMetadata().setName(name);

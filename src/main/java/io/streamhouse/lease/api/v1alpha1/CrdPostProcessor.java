@@ -19,7 +19,11 @@ import java.util.Map;
 public class CrdPostProcessor implements CRDPostProcessor {
 
     private static final List<String> ORDER = List.of(
-            "Topic", "Partition", "Holder", "Epoch", "Agent", "Group", "Zone", "Phase", "Leases", "Ready", "Age");
+            "Topic", "Partition", "Partitions", "Holder", "Epoch", "Held", "Agent", "Group", "Zone", "Phase", "Leases",
+            "Ready", "Age");
+
+    /** {@code kubectl get streamhouse} lists every resource of ours. */
+    static final String CATEGORY = "streamhouse";
 
     private static final Map<String, List<String>> DESCRIPTIONS = Map.of(
             "PartitionLease", List.of(
@@ -31,12 +35,21 @@ public class CrdPostProcessor implements CRDPostProcessor {
                     "An agent that may hold partition leases: kept by the operator for each agent pod (owned by"
                             + " the pod), or applied by hand for agents outside the cluster.",
                     "Identity and placement of the agent, and how many leases it should take.",
-                    "The agent's session as the operator last saw it; written only when something changes."));
+                    "The agent's session as the operator last saw it; written only when something changes."),
+            "StreamTopic", List.of(
+                    "A topic of N partitions in one resource. The operator keeps a lease row per partition in"
+                            + " PostgreSQL, chooses the single agent that may write each, and fences it with an epoch;"
+                            + " no Kubernetes object is created per partition.",
+                    "What you ask for: the topic, its number of partitions (it may only grow), the group of agents"
+                            + " that may write them, and options.",
+                    "Counts of the topic's partitions (held, unassigned, per agent). Which agent holds which partition,"
+                            + " at which epoch, is listed on the StreamAgents (status.leases)."));
 
     @Override
     public HasMetadata process(HasMetadata crd, String crdSpecVersion) {
         if (crd instanceof CustomResourceDefinition v1) {
             List<String> texts = DESCRIPTIONS.get(v1.getSpec().getNames().getKind());
+            v1.getSpec().getNames().setCategories(List.of(CATEGORY));
             v1.getSpec().getVersions().forEach(version -> {
                 JSONSchemaProps root = version.getSchema() == null ? null : version.getSchema().getOpenAPIV3Schema();
                 if (texts != null && root != null) {

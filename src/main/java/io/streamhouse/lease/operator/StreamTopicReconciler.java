@@ -1,0 +1,552 @@
+package io.streamhouse.lease.operator;
+
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.MaxReconciliationInterval;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
+import io.javaoperatorsdk.operator.processing.event.source.inbound.SimpleInboundEventSource;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
+import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.api.v1alpha1.StreamTopic;
+import io.streamhouse.lease.api.v1alpha1.StreamTopicSpec;
+import io.streamhouse.lease.api.v1alpha1.StreamTopicStatus;
+import io.streamhouse.lease.api.v1alpha1.TopicPin;
+import io.streamhouse.lease.assign.AgentView;
+import io.streamhouse.lease.assign.Assigner;
+import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.model.LeaseKey;
+import io.streamhouse.lease.model.Names;
+import io.streamhouse.lease.store.AcquireRequest;
+import io.streamhouse.lease.store.AcquireResult;
+import io.streamhouse.lease.store.ChangeFeed;
+import io.streamhouse.lease.store.Lease;
+import io.streamhouse.lease.store.LeaseStore;
+import io.streamhouse.lease.store.Session;
+import jakarta.annotation.PostConstruct;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.jboss.logging.Logger;
+
+/**
+ * StreamTopic: the partitions 0..N-1 of one topic, each a lease row in the database, assigned,
+ * moved and failed over exactly as a PartitionLease is, from the same group plan
+ * ({@link Planning}), but in one reconcile per topic and one compare-and-swap batch per kind of
+ * move, and with no Kubernetes object per partition. Status counts ({@link TopicStatuses}); which
+ * agent holds which partition is on the StreamAgents. Thin: decisions are {@link TopicAssignment}.
+ */
+@ControllerConfiguration(name = "streamtopic",
+        maxReconciliationInterval = @MaxReconciliationInterval(interval = 10, timeUnit = TimeUnit.MINUTES))
+@GradualRetry(maxAttempts = -1, initialInterval = 500, intervalMultiplier = 2.0, maxInterval = 30_000)
+public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<StreamTopic> {
+
+    static final String BY_TOPIC = "byTopic";
+    static final String BY_GROUP = "byGroup";
+    static final String BY_AGENT_ID = "byAgentId";
+    static final String RELEASE_REASON = "TopicDeleted";
+    /** How soon a topic with partitions nobody holds is looked at again when no event comes (as a PartitionLease). */
+    static final Duration UNHELD_RECHECK = Duration.ofSeconds(10);
+    /** How soon to look again when a compare-and-swap was lost: the view of agents was stale, the row is the truth. */
+    static final Duration RETRY_SOON = Duration.ofMillis(200);
+
+    private static final Logger LOG = Logger.getLogger(StreamTopicReconciler.class);
+
+    private final LeaseStore store;
+    private final EventRecorder events;
+    private final Clock clock;
+    private final OperatorMetrics metrics;
+    private final Planning planning;
+    private final GroupPlanner planner;
+    private final EndedSessions endedSessions;
+    private final StatusBudget statusBudget;
+    private final ChangeNotifications changes;
+    /** Planned moves of topic partitions: their own slots (streamhouse.assign.max-moves-in-flight). */
+    private final LeaseMoves moves;
+    private final AgentEventMapper agentEvents;
+    private final SimpleInboundEventSource<StreamTopic> nudges = new SimpleInboundEventSource<>("topic-nudges");
+    private volatile IndexerResourceCache<StreamTopic> topics;
+    private volatile InformerEventSource<StreamAgent, StreamTopic> agents;
+
+    public StreamTopicReconciler(LeaseStore store, EventRecorder events, Clock clock, AssignConfig assign,
+                                 StatusBudget statusBudget, ChangeNotifications changes, OperatorMetrics metrics,
+                                 EndedSessions endedSessions, Planning planning) {
+        this.store = store;
+        this.events = events;
+        this.clock = clock;
+        this.metrics = metrics;
+        this.planning = planning;
+        this.planner = planning.planner;
+        this.endedSessions = endedSessions;
+        this.statusBudget = statusBudget;
+        this.changes = changes;
+        this.moves = new LeaseMoves(assign.maxMovesInFlight(), assign.handoffTimeout(), System::nanoTime);
+        // An agent event that changes what assignment reads concerns every topic of its group.
+        this.agentEvents = new AgentEventMapper(new AgentEventMapper.Leases() {
+            @Override
+            public Collection<ResourceID> heldBy(String namespace, String agentId, Long sessionEpoch) {
+                return List.of();
+            }
+
+            @Override
+            public Collection<ResourceID> unheldIn(String namespace, String group) {
+                return topicsOf(namespace, group);
+            }
+
+            @Override
+            public Collection<ResourceID> movedIn(String namespace, String group) {
+                return List.of();
+            }
+        }, id -> agents != null && agents.get(id).isPresent(), planner::changed);
+    }
+
+    @PostConstruct
+    void start() {
+        planning.topics(new Planning.Topics() {
+            @Override
+            public List<Assigner.LeaseInput> inputs(String namespace, String group, Set<LeaseKey> taken,
+                                                    Map<AgentId, AgentView> views) {
+                return topicInputs(namespace, group, taken, views);
+            }
+
+            @Override
+            public Optional<StreamTopic> covering(LeaseKey key) {
+                return owner(key.topic()).filter(t -> key.partition() < applied(t).partitions());
+            }
+
+            @Override
+            public void partitionLeaseGone(LeaseKey key) {
+                nudgeTopic(key.topic());
+            }
+        });
+        changes.subscribe(new ChangeFeed.Listener() {
+            @Override
+            public void leaseChanged(ChangeFeed.LeaseChange change) {
+                GroupPlanner.Known known = planner.known(change.key());
+                // Our own compare-and-swaps come back too: skipped when already noted. A release
+                // (a handoff, a graceful stop) always concerns the topic.
+                if (change.holder() == null || known == null || known.epoch() != change.epoch()
+                        || !Objects.equals(known.holder(), change.holder())) {
+                    nudgeTopic(change.key().topic());
+                }
+            }
+
+            @Override
+            public void sessionChanged(AgentId agent) {
+            }
+
+            @Override
+            public void sessionEnded(AgentId agent, long sessionEpoch) {
+                nudgeTopicsOf(agent);
+            }
+
+            @Override
+            public void resynced() {
+                if (topics != null) {
+                    topics.list().forEach(t -> nudges.propagateEvent(ResourceID.fromResource(t)));
+                }
+            }
+        });
+        // A crashed agent's session found expired: its partitions fail over now.
+        endedSessions.onExpiry(this::nudgeTopicsOf);
+    }
+
+    @Override
+    public List<EventSource<?, StreamTopic>> prepareEventSources(EventSourceContext<StreamTopic> context) {
+        topics = context.getPrimaryCache();
+        topics.addIndexers(Map.of(
+                BY_TOPIC, t -> {
+                    Applied applied = applied(t);
+                    return applied.valid() ? List.of(applied.topic()) : List.of();
+                },
+                BY_GROUP, t -> t.getSpec() == null ? List.of() : List.of(namespaced(t, t.getSpec().groupOrDefault()))));
+        var config = InformerEventSourceConfiguration.from(StreamAgent.class, StreamTopic.class)
+                .withSecondaryToPrimaryMapper((StreamAgent agent) -> agentEvents.affectedBy(agent))
+                .build();
+        agents = new InformerEventSource<>(config, context);
+        agents.addIndexers(Map.of(BY_AGENT_ID, a -> a.getSpec() == null || a.getSpec().getAgentId() == null
+                ? List.of() : List.of(a.getSpec().getAgentId())));
+        return List.of(agents, nudges);
+    }
+
+    /** What a StreamTopic applies: its bound topic and partition count, and what of its spec it refuses. */
+    record Applied(String topic, int partitions, String group, Map<Integer, AgentId> pins, TopicStatuses.Refused refused,
+                   boolean valid) {
+    }
+
+    /**
+     * The spec as applied: the topic it was bound to and the larger of the partitions asked and
+     * applied (a server that ignores the CRD's CEL rules lets a rename or a shrink through; they
+     * are refused here, and the topic keeps working as it was). Invalid pins are left out and
+     * reported. A topic never accepted whose spec is invalid applies nothing.
+     */
+    static Applied applied(StreamTopic topic) {
+        StreamTopicSpec spec = topic.getSpec();
+        StreamTopicStatus status = topic.getStatus();
+        String bound = status == null ? null : status.getTopic();
+        int boundPartitions = status == null || status.getPartitions() == null ? 0 : status.getPartitions();
+        List<String> refusals = new ArrayList<>();
+        String reason = null;
+        String name = bound;
+        int partitions = boundPartitions;
+        String group = spec == null ? null : spec.groupOrDefault();
+        try {
+            Objects.requireNonNull(spec, "spec is missing");
+            Names.topic(Objects.requireNonNull(spec.getTopic(), "spec.topic is required"));
+            int asked = Objects.requireNonNull(spec.getPartitions(), "spec.partitions is required");
+            if (asked < 1 || asked > StreamTopicSpec.MAX_PARTITIONS) {
+                throw new IllegalArgumentException("spec.partitions must be between 1 and "
+                        + StreamTopicSpec.MAX_PARTITIONS + ", got " + asked);
+            }
+            Names.labelValue("agentGroup", group);
+            if (bound != null && !bound.equals(spec.getTopic())) {
+                reason = Conditions.SPEC_IMMUTABLE;
+                refusals.add("topic is immutable: this resource is bound to " + bound + ", spec now asks for "
+                        + spec.getTopic() + "; create a new StreamTopic instead");
+            } else {
+                name = spec.getTopic();
+            }
+            if (asked < boundPartitions) {
+                reason = TopicStatuses.PARTITIONS_SHRUNK;
+                refusals.add("partitions may only grow: " + boundPartitions + " applied, spec asks for " + asked);
+            } else {
+                partitions = asked;
+            }
+        } catch (IllegalArgumentException | NullPointerException e) {
+            String message = "spec refused: " + Objects.requireNonNullElse(e.getMessage(), "invalid spec");
+            if (bound == null || group == null) {
+                return new Applied(spec == null ? null : spec.getTopic(), 0, group, Map.of(),
+                        new TopicStatuses.Refused(Conditions.INVALID_SPEC, message), false);
+            }
+            reason = Conditions.INVALID_SPEC;
+            refusals.add(message + "; applied as before");
+        }
+        Map<Integer, AgentId> pins = new HashMap<>();
+        for (TopicPin pin : spec.getPins()) {
+            try {
+                if (pin.getPartition() == null || pin.getPartition() < 0 || pin.getPartition() >= partitions) {
+                    throw new IllegalArgumentException("pin of partition " + pin.getPartition() + " is outside 0.."
+                            + (partitions - 1));
+                }
+                if (pins.put(pin.getPartition(), AgentId.of(pin.getAgent())) != null) {
+                    throw new IllegalArgumentException("partition " + pin.getPartition() + " is pinned twice");
+                }
+            } catch (IllegalArgumentException | NullPointerException e) {
+                reason = reason == null ? Conditions.INVALID_SPEC : reason;
+                refusals.add("pin left out: " + e.getMessage());
+            }
+        }
+        TopicStatuses.Refused refused = refusals.isEmpty() ? null
+                : new TopicStatuses.Refused(reason, String.join("; ", refusals));
+        return new Applied(name, partitions, group, pins, refused, true);
+    }
+
+    @Override
+    public UpdateControl<StreamTopic> reconcile(StreamTopic resource, Context<StreamTopic> context) {
+        Instant now = clock.instant();
+        StreamTopicStatus previous = resource.getStatus();
+        long generation = Objects.requireNonNullElse(resource.getMetadata().getGeneration(), 0L);
+        Applied applied = applied(resource);
+        if (!applied.valid()) {
+            return refuse(resource, context, applied.refused().reason(), applied.refused().message(), null, now);
+        }
+        Optional<StreamTopic> owner = owner(applied.topic());
+        if (owner.isPresent() && !Resources.same(owner.get(), resource)) {
+            String message = "topic " + applied.topic() + " is already managed by StreamTopic "
+                    + owner.get().getMetadata().getNamespace() + "/" + owner.get().getMetadata().getName()
+                    + " (topic keys are global to the database, whatever the namespace)";
+            return refuse(resource, context, TopicStatuses.DUPLICATE_TOPIC, message, Duration.ofSeconds(30), now);
+        }
+        if (previous == null || !Objects.equals(previous.getObservedGeneration(), generation)) {
+            planner.changed(); // new topic, more partitions, pins or group changed
+        }
+        String namespace = resource.getMetadata().getNamespace();
+        Map<LeaseKey, String> byLeases = new HashMap<>(planning.partitionLeases().owned(applied.topic()));
+        byLeases.keySet().removeIf(k -> k.partition() >= applied.partitions());
+        List<LeaseKey> owned = new ArrayList<>(applied.partitions());
+        for (int p = 0; p < applied.partitions(); p++) {
+            LeaseKey key = new LeaseKey(applied.topic(), p);
+            if (!byLeases.containsKey(key)) {
+                owned.add(key);
+            }
+        }
+        Map<LeaseKey, Lease> rows = new HashMap<>();
+        for (Lease row : store.leasesOf(applied.topic())) {
+            rows.put(row.key(), row);
+            planner.observed(row.key(), row.holder(), row.holderLive(), row.epoch());
+        }
+        List<AgentView> group = groupViews(namespace, applied.group());
+        Map<AgentId, AgentView> views = new HashMap<>();
+        group.forEach(v -> views.put(v.id(), v));
+        GroupPlanner.Planned planned = planner.current(namespaced(resource, applied.group()),
+                () -> planning.partitionLeases().inputs(namespace, applied.group(), views),
+                () -> AgentViews.inputs(applied.group(), group));
+        Map<AgentId, Duration> holderWaits = new HashMap<>();
+        TopicAssignment.Decisions decisions = TopicAssignment.decide(owned, rows, planned.plan().target(), views,
+                v -> endedSessions.over(v.id(), v.sessionEpoch()),
+                row -> failoverWait(resource, row.holder(), holderWaits) != null, moves::inFlight);
+
+        Duration recheck = planned.upToDate() ? null : GroupPlanner.DEBOUNCE;
+        int moved = acquire(decisions.failovers(), LeaseFailover.REASON, rows)
+                + acquire(decisions.free(), LeaseFailover.ASSIGNED, rows)
+                + acquire(decisions.handoffs(), "Handoff", rows);
+        if (!decisions.failovers().isEmpty()) {
+            metrics.failover(decisions.failovers().size());
+        }
+        decisions.handoffs().forEach(r -> finishMove(r.key()));
+        for (LeaseKey key : decisions.kept()) {
+            if (moves.inFlight(key)) {
+                finishMove(key);
+                store.cancelHandoff(key); // asked before, no longer wanted
+            }
+        }
+        recheck = earliest(recheck, move(resource, decisions.moves(), views, rows, now));
+        if (moved > 0) {
+            statusBudget.batchCommitted();
+            LOG.debugf("%s/%s: %d partition(s) of %s acquired (%d failed over, %d free, %d handed off)", namespace,
+                    resource.getMetadata().getName(), moved, applied.topic(), decisions.failovers().size(),
+                    decisions.free().size(), decisions.handoffs().size());
+        }
+        for (LeaseKey key : decisions.waiting()) {
+            recheck = earliest(recheck, failoverWait(resource, rows.get(key).holder(), holderWaits));
+        }
+        StreamTopicStatus next = TopicStatuses.of(previous, generation, applied.topic(), applied.partitions(), owned,
+                rows, byLeases, applied.refused(), now);
+        if (next.getUnassigned() != null && next.getUnassigned() > 0) {
+            recheck = earliest(recheck, UNHELD_RECHECK);
+        }
+        if (!next.equals(previous)) {
+            metrics.apiWrite("topic-status");
+            statusBudget.writes.cutIn(); // one write per topic: counted with the StreamAgent lists
+        }
+        return Resources.finish(resource, next, recheck, context);
+    }
+
+    /** Compare-and-swaps {@code requests} in batches of at most {@link LeaseFailover#MAX_BATCH}; returns how many took. */
+    private int acquire(List<AcquireRequest> requests, String reason, Map<LeaseKey, Lease> rows) {
+        int acquired = 0;
+        for (int from = 0; from < requests.size(); from += LeaseFailover.MAX_BATCH) {
+            List<AcquireRequest> batch = requests.subList(from, Math.min(requests.size(), from + LeaseFailover.MAX_BATCH));
+            List<AcquireResult> results = metrics.cas(() -> store.acquireAll(batch, reason));
+            for (AcquireResult result : results) {
+                Lease row = result.lease();
+                rows.put(row.key(), row);
+                planner.observed(row.key(), row.holder(), row.holderLive(), row.epoch());
+                if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
+                    acquired++;
+                    metrics.transition(reason);
+                } else if (!result.succeeded()) {
+                    metrics.casLost(result.outcome());
+                }
+            }
+        }
+        return acquired;
+    }
+
+    /**
+     * Planned moves away from live holders, each needing a move slot: a holder that releases on
+     * request is asked (through the database), others are taken over. Returns when to look again.
+     */
+    private Duration move(StreamTopic resource, List<TopicAssignment.Move> planned, Map<AgentId, AgentView> views,
+                          Map<LeaseKey, Lease> rows, Instant now) {
+        Duration recheck = null;
+        ResourceID id = ResourceID.fromResource(resource);
+        for (TopicAssignment.Move m : planned) {
+            Lease row = m.row();
+            LeaseMoves.Decision decision = moves.decide(m.key(), m.target().id(), views.get(row.holder()), now, id);
+            if (decision instanceof LeaseMoves.Decision.WaitForSlot w) {
+                recheck = earliest(recheck, w.recheck());
+            } else if (decision instanceof LeaseMoves.Decision.AskHolder ask) {
+                store.requestHandoff(m.key(), row.holder(), row.holderSession(), row.epoch(), m.target().id());
+                recheck = earliest(recheck, ask.recheck());
+            } else if (decision instanceof LeaseMoves.Decision.TakeOver takeOver) {
+                String reason = takeOver.forced() ? "HandoffForced" : "Moved";
+                AcquireResult result = metrics.cas(() -> store.acquire(AcquireRequest.takeOver(m.key(), m.target().id(),
+                        m.target().sessionEpoch(), row.holder(), row.epoch()), reason));
+                rows.put(m.key(), result.lease());
+                planner.observed(m.key(), result.lease().holder(), result.lease().holderLive(), result.lease().epoch());
+                if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
+                    metrics.transition(reason);
+                    finishMove(m.key());
+                    if (takeOver.forced()) {
+                        events.warning(resource, Conditions.HANDOFF_FORCED, row.holder() + " did not release " + m.key()
+                                + " within " + moves.handoffTimeout().toMillis() + " ms; moved to " + m.target().id()
+                                + " at epoch " + result.lease().epoch() + " (the old epoch is fenced)");
+                    }
+                } else {
+                    metrics.casLost(result.outcome());
+                    recheck = earliest(recheck, RETRY_SOON);
+                }
+            }
+        }
+        return recheck;
+    }
+
+    private UpdateControl<StreamTopic> refuse(StreamTopic resource, Context<StreamTopic> context, String reason,
+                                              String message, Duration recheck, Instant now) {
+        long generation = Objects.requireNonNullElse(resource.getMetadata().getGeneration(), 0L);
+        StreamTopicStatus next = TopicStatuses.refused(resource.getStatus(), generation, reason, message, now);
+        if (!next.equals(resource.getStatus())) {
+            events.warning(resource, reason, message);
+        }
+        return Resources.finish(resource, next, recheck, context);
+    }
+
+    @Override
+    public DeleteControl cleanup(StreamTopic resource, Context<StreamTopic> context) {
+        Applied applied = applied(resource);
+        StreamTopicStatus status = resource.getStatus();
+        boolean bound = status != null && status.getTopic() != null && applied.valid();
+        boolean owns = bound && owner(applied.topic()).map(o -> Resources.same(o, resource)).orElse(true);
+        if (owns) {
+            Set<LeaseKey> byLeases = planning.partitionLeases().owned(applied.topic()).keySet();
+            List<Integer> partitions = new ArrayList<>();
+            for (int p = 0; p < applied.partitions(); p++) {
+                LeaseKey key = new LeaseKey(applied.topic(), p);
+                if (!byLeases.contains(key)) {
+                    partitions.add(p);
+                    finishMove(key);
+                    planner.forget(key);
+                }
+            }
+            // The rows stay, holder cleared and epochs kept: a topic created again continues from them.
+            List<LeaseKey> released = store.releasePartitions(applied.topic(), partitions, RELEASE_REASON);
+            LOG.infof("%s/%s deleted: %d partition(s) of %s released, their rows and epochs kept",
+                    resource.getMetadata().getNamespace(), resource.getMetadata().getName(), released.size(), applied.topic());
+            planner.changed();
+            planning.partitionLeases().topicGone(applied.topic());
+            // A duplicate StreamTopic of the same topic may take over.
+            topics.byIndex(BY_TOPIC, applied.topic()).stream().filter(t -> !Resources.same(t, resource))
+                    .forEach(t -> nudges.propagateEvent(ResourceID.fromResource(t)));
+        }
+        moves.cancel(ResourceID.fromResource(resource));
+        return DeleteControl.defaultDelete();
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    /** The plan's inputs for the partitions of the accepted StreamTopics of a namespace and group. */
+    private List<Assigner.LeaseInput> topicInputs(String namespace, String group, Set<LeaseKey> taken,
+                                                  Map<AgentId, AgentView> views) {
+        IndexerResourceCache<StreamTopic> cache = topics;
+        if (cache == null) {
+            return List.of();
+        }
+        List<Assigner.LeaseInput> inputs = new ArrayList<>();
+        for (StreamTopic topic : cache.byIndex(BY_GROUP, namespace + "/" + group)) {
+            Applied applied = applied(topic);
+            if (!applied.valid() || !owner(applied.topic()).map(o -> Resources.same(o, topic)).orElse(false)) {
+                continue;
+            }
+            for (int p = 0; p < applied.partitions(); p++) {
+                LeaseKey key = new LeaseKey(applied.topic(), p);
+                if (!taken.add(key)) {
+                    continue;
+                }
+                GroupPlanner.Known known = planner.known(key);
+                AgentId holder = known == null ? null : planHolder(known.holder(), known.live(), views);
+                inputs.add(new Assigner.LeaseInput(key, group, applied.pins().get(p), holder));
+            }
+        }
+        return inputs;
+    }
+
+    /** As for a PartitionLease: a dead holder that may take leases again (a new incarnation) gets its partition back. */
+    private static AgentId planHolder(AgentId holder, boolean live, Map<AgentId, AgentView> views) {
+        if (holder == null) {
+            return null;
+        }
+        AgentView view = views.get(holder);
+        return live || view != null && view.acceptsLeases() ? holder : null;
+    }
+
+    /** The StreamTopic that owns {@code topic}: the oldest one applying it. */
+    private Optional<StreamTopic> owner(String topic) {
+        IndexerResourceCache<StreamTopic> cache = topics;
+        if (cache == null || topic == null) {
+            return Optional.empty();
+        }
+        return Resources.oldest(cache.byIndex(BY_TOPIC, topic).stream().filter(t -> applied(t).valid()).toList());
+    }
+
+    private List<AgentView> groupViews(String namespace, String group) {
+        return endedSessions.apply(AgentViews.of(agents.list(namespace,
+                a -> a.getSpec() != null && group.equals(a.getSpec().groupOrDefault())).toList()));
+    }
+
+    /** With failoverDelaySeconds: how long the partitions of an expired {@code holder} still wait for it; null when not. */
+    private Duration failoverWait(StreamTopic resource, AgentId holder, Map<AgentId, Duration> cache) {
+        Integer delay = resource.getSpec().getFailoverDelaySeconds();
+        if (delay == null || delay <= 0 || holder == null) {
+            return null;
+        }
+        if (cache.containsKey(holder)) {
+            return cache.get(holder);
+        }
+        Optional<Session> session = store.session(holder);
+        Duration left = null;
+        if (session.isPresent() && !session.get().live()) {
+            Duration deadFor = Duration.between(session.get().expiresAt(), session.get().observedAt());
+            Duration remaining = Duration.ofSeconds(delay).minus(deadFor);
+            left = remaining.isNegative() || remaining.isZero() ? null : remaining;
+        }
+        cache.put(holder, left);
+        return left;
+    }
+
+    private void finishMove(LeaseKey key) {
+        moves.finish(key).forEach(nudges::propagateEvent);
+    }
+
+    private Collection<ResourceID> topicsOf(String namespace, String group) {
+        IndexerResourceCache<StreamTopic> cache = topics;
+        return cache == null ? List.of()
+                : cache.byIndex(BY_GROUP, namespace + "/" + group).stream().map(ResourceID::fromResource).toList();
+    }
+
+    private void nudgeTopic(String topic) {
+        IndexerResourceCache<StreamTopic> cache = topics;
+        if (cache != null) {
+            cache.byIndex(BY_TOPIC, topic).forEach(t -> nudges.propagateEvent(ResourceID.fromResource(t)));
+        }
+    }
+
+    /** The topics of the groups {@code agent} is in: its partitions fail over or are assigned again. */
+    private void nudgeTopicsOf(AgentId agent) {
+        InformerEventSource<StreamAgent, StreamTopic> source = agents;
+        if (source == null) {
+            return;
+        }
+        Set<ResourceID> ids = new HashSet<>();
+        for (StreamAgent a : source.byIndex(BY_AGENT_ID, agent.value())) {
+            ids.addAll(topicsOf(a.getMetadata().getNamespace(), a.getSpec().groupOrDefault()));
+        }
+        ids.forEach(nudges::propagateEvent);
+    }
+
+    private static Duration earliest(Duration a, Duration b) {
+        return a == null ? b : b == null ? a : a.compareTo(b) <= 0 ? a : b;
+    }
+
+    static String namespaced(StreamTopic topic, String value) {
+        return topic.getMetadata().getNamespace() + "/" + value;
+    }
+}
