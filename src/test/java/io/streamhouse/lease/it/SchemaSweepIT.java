@@ -54,7 +54,9 @@ class SchemaSweepIT {
     static final Map<String, Object> REQUIRED_SAMPLES = Map.of(
             "PartitionLease.spec.topic", "sweep-topic",
             "PartitionLease.spec.partition", 0,
-            "StreamAgent.spec.agentId", "sweep-agent");
+            "StreamAgent.spec.agentId", "sweep-agent",
+            "StreamTopic.spec.topic", "sweep-stream-topic",
+            "StreamTopic.spec.partitions", 1);
 
     @Inject
     KubernetesClient client;
@@ -141,6 +143,18 @@ class SchemaSweepIT {
         client.resource(createdLease).subresource("status").patch(PatchContext.of(PatchType.JSON),
                 "[{\"op\":\"add\",\"path\":\"/status\",\"value\":" + statusJson + "}]");
         assertThat(statusJson).doesNotContain("null");
+
+        var topic = new io.streamhouse.lease.api.v1alpha1.StreamTopic();
+        topic.getMetadata().setName("java-defaults");
+        topic.getMetadata().setNamespace(ns);
+        topic.setSpec(new io.streamhouse.lease.api.v1alpha1.StreamTopicSpec());
+        topic.getSpec().setTopic("java-defaults-" + ns);
+        topic.getSpec().setPartitions(1);
+        var createdTopic = client.resource(topic).create();
+        statusJson = client.getKubernetesSerialization().asJson(new io.streamhouse.lease.api.v1alpha1.StreamTopicStatus());
+        client.resource(createdTopic).subresource("status").patch(PatchContext.of(PatchType.JSON),
+                "[{\"op\":\"add\",\"path\":\"/status\",\"value\":" + statusJson + "}]");
+        assertThat(statusJson).doesNotContain("null");
     }
 
     // ------------------------------------------------------------------ schema walking
@@ -155,7 +169,7 @@ class SchemaSweepIT {
                 }
             }
         }
-        assertThat(out).hasSize(2);
+        assertThat(out).hasSize(3);
         return out;
     }
 

@@ -240,4 +240,47 @@ class StreamTopicOperatorTest extends OperatorTestSupport {
         assertThat(store.history(rows().values().stream().filter(l -> l.epoch() == 2).findFirst().orElseThrow().key()))
                 .last().satisfies(h -> assertThat(h.reason()).isEqualTo("AgentLost"));
     }
+
+    @jakarta.inject.Inject
+    javax.sql.DataSource dataSource;
+
+    /**
+     * Agents use the same library calls for a topic's partitions as for PartitionLeases: the
+     * library learns them from the database, writes through the fence, and its graceful stop
+     * hands them to the other agent, whose first write carries the next epoch.
+     */
+    @Test
+    void anAgentRunningTheLibraryWritesATopicsPartitionsAndItsStopMovesThem() throws Exception {
+        for (String name : List.of("lib-a", "lib-b")) {
+            StreamAgent agent = Fixtures.agent(ns, name, id(name), "g1");
+            agent.getSpec().setSessionKeeper(SessionKeeper.Agent);
+            client.resource(agent).create();
+        }
+        try (var a = io.streamhouse.lease.agent.LeaseClient.builder(
+                io.streamhouse.lease.agent.AgentIdentity.of(ns, "lib-a"), client, dataSource).build().start();
+             var b = io.streamhouse.lease.agent.LeaseClient.builder(
+                     io.streamhouse.lease.agent.AgentIdentity.of(ns, "lib-b"), client, dataSource).build().start()) {
+            awaitAgentReady("lib-a");
+            awaitAgentReady("lib-b");
+            createTopic("orders", 4);
+            awaitHeld("orders", 4);
+            int onA = (int) rows().values().stream().filter(l -> l.holder().equals(AgentId.of(id("lib-a")))).count();
+            assertThat(onA).isEqualTo(2);
+            int partition = rows().values().stream().filter(l -> l.holder().equals(AgentId.of(id("lib-a"))))
+                    .findFirst().orElseThrow().key().partition();
+            long epoch = a.ensureLease(topic, partition, Duration.ofSeconds(30));
+            String written = a.fenced(topic, partition, epoch, c -> "written by a");
+            assertThat(written).isEqualTo("written by a");
+
+            a.close();
+
+            long next = b.ensureLease(topic, partition, Duration.ofSeconds(30));
+            assertThat(next).isEqualTo(epoch + 1);
+            String writtenByB = b.fenced(topic, partition, next, c -> "written by b");
+            assertThat(writtenByB).isEqualTo("written by b");
+            eventually().untilAsserted(() -> assertThat(rows().values())
+                    .allSatisfy(l -> assertThat(l.holder()).isEqualTo(AgentId.of(id("lib-b")))));
+            awaitHeld("orders", 4);
+        }
+    }
 }
