@@ -169,10 +169,10 @@ public final class Assigner {
             LeaseKey key = e.getKey();
             AgentId to = e.getValue();
             LeaseInput pinnedLease = special.get(key);
-            if (pinnedLease != null && g.load.containsKey(pinnedLease.pinned()) && !pinnedLease.pinned().equals(to)) {
+            if (pinnedLease != null && g.isEligible(pinnedLease.pinned()) && !pinnedLease.pinned().equals(to)) {
                 return java.util.Optional.empty(); // a pin the previous plan could not honour: order matters
             }
-            if (to != null && g.load.containsKey(to)) {
+            if (to != null && g.isEligible(to)) {
                 g.count(key, to);
             } else if (to != null && agentsById.containsKey(to) && !agentsById.get(to).accepts()
                     && agentsById.get(to).keeps()) {
@@ -181,16 +181,12 @@ public final class Assigner {
                 orphans.add(pinnedLease != null ? pinnedLease : new LeaseInput(key, group == null ? "" : group, null, to));
             }
         }
-        for (AgentInput a : g.eligible) {
-            if (g.load.get(a.id()) > g.ceiling.get(a.id())) {
-                return java.util.Optional.empty();
-            }
+        if (g.anyAboveCeiling()) {
+            return java.util.Optional.empty();
         }
         orphans.sort(Comparator.comparing(LeaseInput::key));
         g.placeAll(orphans);
-        boolean below = g.eligible.stream().anyMatch(a -> g.load.get(a.id()) < g.floor.get(a.id()));
-        boolean above = g.eligible.stream().anyMatch(a -> g.load.get(a.id()) > g.floor.get(a.id()));
-        if (below && above) {
+        if (g.anyBelowFloor() && g.anyAboveFloor()) {
             return java.util.Optional.empty(); // plan() would top the newcomer up
         }
         TreeMap<LeaseKey, AgentId> target = previous instanceof java.util.SortedMap<LeaseKey, AgentId> sorted
@@ -206,16 +202,26 @@ public final class Assigner {
         return java.util.Optional.of(new Plan(target, moves));
     }
 
-    /** The plan of one agent group. */
+    /**
+     * The plan of one agent group. Its counters live in arrays indexed like {@code eligible}
+     * (sorted by id), and each topic's partitions per zone in an array indexed by zone: placing
+     * a lease looks at every eligible agent, so at 100,000 leases x 100 agents the inner loop runs
+     * ten million times and must not box, hash or build a comparator.
+     */
     private static final class GroupPlan {
         private final List<LeaseInput> leases;
         private final List<AgentInput> eligible;
         private final Map<AgentId, AgentInput> agentsById;
-        private final Map<AgentId, Integer> ceiling = new HashMap<>();
-        private final Map<AgentId, Integer> floor = new HashMap<>();
-        private final Map<AgentId, Integer> load = new HashMap<>();
-        // topic -> zone -> partitions of that topic placed in that zone
-        private final Map<String, Map<String, Integer>> topicZones = new HashMap<>();
+        private final Map<AgentId, Integer> index = new HashMap<>();
+        private final int[] ceiling;
+        private final int[] floor;
+        private final int[] load;
+        private final int[] capacity;
+        private final int[] weight;
+        private final int[] zone;
+        private final int zones;
+        // topic -> partitions of that topic placed in each zone (by zone index)
+        private final Map<String, int[]> topicZones = new HashMap<>();
         private final Map<LeaseKey, AgentId> chosen = new LinkedHashMap<>();
 
         GroupPlan(List<LeaseInput> leases, List<AgentInput> agents, Map<AgentId, AgentInput> agentsById) {
@@ -224,19 +230,65 @@ public final class Assigner {
                     .filter(a -> a.capacity() == null || a.capacity() > 0)
                     .sorted(Comparator.comparing(AgentInput::id)).toList();
             this.agentsById = agentsById;
+            int n = eligible.size();
+            ceiling = new int[n];
+            floor = new int[n];
+            load = new int[n];
+            capacity = new int[n];
+            weight = new int[n];
+            zone = new int[n];
+            Map<String, Integer> zoneIndex = new HashMap<>();
+            for (int i = 0; i < n; i++) {
+                AgentInput a = eligible.get(i);
+                index.put(a.id(), i);
+                capacity[i] = a.capacity() == null ? Integer.MAX_VALUE : a.capacity();
+                weight[i] = a.weight();
+                zone[i] = zoneIndex.computeIfAbsent(a.zone(), z -> zoneIndex.size());
+            }
+            zones = zoneIndex.size();
             sizeFor(this.leases.size());
         }
 
         /** Each eligible agent's bound and floor for {@code leaseCount} leases, and no load yet. */
         void sizeFor(int leaseCount) {
             Map<AgentId, Double> shares = shares(leaseCount, eligible);
-            for (AgentInput a : eligible) {
-                double share = shares.get(a.id());
-                int cap = a.capacity() == null ? Integer.MAX_VALUE : a.capacity();
-                ceiling.put(a.id(), Math.min(cap, (int) Math.ceil(share - 1e-9)));
-                floor.put(a.id(), Math.min(cap, (int) Math.floor(share + 1e-9)));
-                load.put(a.id(), 0);
+            for (int i = 0; i < eligible.size(); i++) {
+                double share = shares.get(eligible.get(i).id());
+                ceiling[i] = Math.min(capacity[i], (int) Math.ceil(share - 1e-9));
+                floor[i] = Math.min(capacity[i], (int) Math.floor(share + 1e-9));
+                load[i] = 0;
             }
+        }
+
+        boolean isEligible(AgentId agent) {
+            return agent != null && index.containsKey(agent);
+        }
+
+        boolean anyAboveCeiling() {
+            for (int i = 0; i < load.length; i++) {
+                if (load[i] > ceiling[i]) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        boolean anyBelowFloor() {
+            for (int i = 0; i < load.length; i++) {
+                if (load[i] < floor[i]) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        boolean anyAboveFloor() {
+            for (int i = 0; i < load.length; i++) {
+                if (load[i] > floor[i]) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         /**
@@ -274,8 +326,9 @@ public final class Assigner {
             List<LeaseInput> open = new ArrayList<>();
             // Pins first: they are the user's explicit wish.
             for (LeaseInput lease : leases) {
-                if (lease.pinned() != null && load.containsKey(lease.pinned()) && hasRoom(lease.pinned())) {
-                    place(lease, lease.pinned());
+                Integer pinned = lease.pinned() == null ? null : index.get(lease.pinned());
+                if (pinned != null && hasRoom(pinned)) {
+                    place(lease, pinned);
                 } else {
                     open.add(lease);
                 }
@@ -284,9 +337,10 @@ public final class Assigner {
             List<LeaseInput> toPlace = new ArrayList<>();
             for (LeaseInput lease : open) {
                 AgentId holder = lease.holder();
+                Integer at = holder == null ? null : index.get(holder);
                 AgentInput holderInput = holder == null ? null : agentsById.get(holder);
-                if (holder != null && load.containsKey(holder) && load.get(holder) < ceiling.get(holder)) {
-                    place(lease, holder);
+                if (at != null && load[at] < ceiling[at]) {
+                    place(lease, at);
                 } else if (holderInput != null && holderInput.group().equals(lease.group())
                         && !holderInput.accepts() && holderInput.keeps()) {
                     chosen.put(lease.key(), holder); // lost but still live: unplanned loss waits for expiry
@@ -302,11 +356,11 @@ public final class Assigner {
         /** Step 4: each lease, in the order given, to the best agent for it. */
         void placeAll(List<LeaseInput> toPlace) {
             for (LeaseInput lease : toPlace) {
-                AgentId best = best(lease, true);
-                if (best == null) {
+                int best = best(lease, true);
+                if (best < 0) {
                     best = best(lease, false); // everyone at its bound (pins): least loaded with room
                 }
-                if (best != null) {
+                if (best >= 0) {
                     place(lease, best);
                 } else {
                     chosen.put(lease.key(), null);
@@ -314,77 +368,119 @@ public final class Assigner {
             }
         }
 
-        private boolean hasRoom(AgentId agent) {
-            Integer capacity = agentsById.get(agent).capacity();
-            return capacity == null || load.get(agent) < capacity;
+        private boolean hasRoom(int agent) {
+            return load[agent] < capacity[agent];
         }
 
-        private void place(LeaseInput lease, AgentId agent) {
-            chosen.put(lease.key(), agent);
-            load.merge(agent, 1, Integer::sum);
-            topicZones.computeIfAbsent(lease.key().topic(), t -> new HashMap<>())
-                    .merge(agentsById.get(agent).zone(), 1, Integer::sum);
+        private void place(LeaseInput lease, int agent) {
+            chosen.put(lease.key(), eligible.get(agent).id());
+            count(lease.key().topic(), agent, 1);
         }
 
         /** A lease that stays where it is: counted in its agent's load and its topic's zones, not recorded. */
         void count(LeaseKey key, AgentId agent) {
-            load.merge(agent, 1, Integer::sum);
-            topicZones.computeIfAbsent(key.topic(), t -> new HashMap<>()).merge(agentsById.get(agent).zone(), 1, Integer::sum);
+            count(key.topic(), index.get(agent), 1);
         }
 
-        private void unplace(LeaseInput lease, AgentId agent) {
-            load.merge(agent, -1, Integer::sum);
-            topicZones.get(lease.key().topic()).merge(agentsById.get(agent).zone(), -1, Integer::sum);
+        private void count(String topic, int agent, int delta) {
+            load[agent] += delta;
+            topicZones.computeIfAbsent(topic, t -> new int[zones])[zone[agent]] += delta;
         }
 
-        private AgentId best(LeaseInput lease, boolean withinBound) {
-            Map<String, Integer> zones = topicZones.getOrDefault(lease.key().topic(), Map.of());
-            return eligible.stream()
-                    .filter(a -> withinBound ? load.get(a.id()) < ceiling.get(a.id()) : hasRoom(a.id()))
-                    // Agents below their floor first (so no lease has to move again to top them
-                    // up), then the zone with fewest partitions of this topic, then the least loaded.
-                    .min(Comparator.comparing((AgentInput a) -> load.get(a.id()) >= floor.get(a.id()))
-                            .thenComparingInt(a -> zones.getOrDefault(a.zone(), 0))
-                            .thenComparingDouble(a -> (double) load.get(a.id()) / a.weight())
-                            .thenComparing(AgentInput::id))
-                    .map(AgentInput::id).orElse(null);
+        /**
+         * The eligible agent (index) a lease goes to, or -1: agents below their floor first (so no
+         * lease has to move again to top them up), then the zone with fewest partitions of this
+         * topic, then the least loaded per unit of weight, then the lowest id (the order of
+         * {@code eligible}: a later agent wins only when strictly better).
+         */
+        private int best(LeaseInput lease, boolean withinBound) {
+            int[] perZone = topicZones.get(lease.key().topic());
+            int best = -1;
+            boolean bestAtFloor = false;
+            int bestZone = 0;
+            double bestLoad = 0;
+            for (int i = 0; i < load.length; i++) {
+                if (withinBound ? load[i] >= ceiling[i] : !hasRoom(i)) {
+                    continue;
+                }
+                boolean atFloor = load[i] >= floor[i];
+                int inZone = perZone == null ? 0 : perZone[zone[i]];
+                double perWeight = (double) load[i] / weight[i];
+                if (best < 0 || better(atFloor, inZone, perWeight, bestAtFloor, bestZone, bestLoad)) {
+                    best = i;
+                    bestAtFloor = atFloor;
+                    bestZone = inZone;
+                    bestLoad = perWeight;
+                }
+            }
+            return best;
+        }
+
+        private static boolean better(boolean atFloor, int inZone, double perWeight,
+                                      boolean bestAtFloor, int bestZone, double bestLoad) {
+            if (atFloor != bestAtFloor) {
+                return !atFloor;
+            }
+            if (inZone != bestZone) {
+                return inZone < bestZone;
+            }
+            return Double.compare(perWeight, bestLoad) < 0;
         }
 
         /** Agents below their floor (typically one that just joined) take leases from those above theirs. */
         private void topUpNewcomers() {
+            if (!anyBelowFloor() || !anyAboveFloor()) {
+                return;
+            }
             Map<LeaseKey, LeaseInput> byKey = new HashMap<>();
             leases.forEach(l -> byKey.put(l.key(), l));
-            for (AgentInput needy : eligible) {
-                while (load.get(needy.id()) < floor.get(needy.id())) {
-                    LeaseInput taken = donation(byKey);
+            // Each agent's leases in key order, so that a donation is the last of its donor's.
+            List<java.util.TreeSet<LeaseKey>> held = new ArrayList<>();
+            for (int i = 0; i < load.length; i++) {
+                held.add(new java.util.TreeSet<>());
+            }
+            chosen.forEach((key, agent) -> {
+                Integer at = agent == null ? null : index.get(agent);
+                if (at != null) {
+                    held.get(at).add(key);
+                }
+            });
+            for (int needy = 0; needy < load.length; needy++) {
+                while (load[needy] < floor[needy]) {
+                    int donor = donor();
+                    LeaseInput taken = donor < 0 ? null : lastUnpinned(held.get(donor), eligible.get(donor).id(), byKey);
                     if (taken == null) {
                         return;
                     }
-                    unplace(taken, chosen.get(taken.key()));
-                    place(taken, needy.id());
+                    held.get(donor).remove(taken.key());
+                    count(taken.key().topic(), donor, -1);
+                    held.get(needy).add(taken.key());
+                    place(taken, needy);
                 }
             }
         }
 
-        /** The last unpinned lease (in key order) of the agent furthest above its floor. */
-        private LeaseInput donation(Map<LeaseKey, LeaseInput> byKey) {
-            AgentId donor = eligible.stream().map(AgentInput::id)
-                    .filter(id -> load.get(id) > floor.get(id))
-                    .max(Comparator.comparingInt((AgentId id) -> load.get(id) - floor.get(id))
-                            .thenComparing(Comparator.reverseOrder()))
-                    .orElse(null);
-            if (donor == null) {
-                return null;
-            }
-            LeaseInput last = null;
-            for (Map.Entry<LeaseKey, AgentId> e : chosen.entrySet()) {
-                LeaseInput lease = byKey.get(e.getKey());
-                if (donor.equals(e.getValue()) && !donor.equals(lease.pinned())
-                        && (last == null || lease.key().compareTo(last.key()) > 0)) {
-                    last = lease;
+        /** The agent furthest above its floor (the lowest id among equals), or -1. */
+        private int donor() {
+            int donor = -1;
+            for (int i = 0; i < load.length; i++) {
+                if (load[i] > floor[i] && (donor < 0 || load[i] - floor[i] > load[donor] - floor[donor])) {
+                    donor = i;
                 }
             }
-            return last;
+            return donor;
+        }
+
+        /** The last lease (in key order) of a donor that is not pinned to it, or null. */
+        private static LeaseInput lastUnpinned(java.util.TreeSet<LeaseKey> keys, AgentId donor,
+                                               Map<LeaseKey, LeaseInput> byKey) {
+            for (LeaseKey key : keys.descendingSet()) {
+                LeaseInput lease = byKey.get(key);
+                if (!donor.equals(lease.pinned())) {
+                    return lease;
+                }
+            }
+            return null;
         }
     }
 }
