@@ -142,8 +142,18 @@ final class GroupPlanner {
         if (current || cached != null && cached.recent(now)) {
             return new Planned(cached.plan(), current);
         }
+        // A failover's plan (agents only left) stays the plan while the failover's own writes come
+        // back and the agents stay as they are: it is what the full plan would find (the Assigner
+        // is sticky), and a full plan here would hold up the topics still to fail over.
+        if (cached != null && cached.version() == PROVISIONAL && now - cached.computedAt() < PROVISIONAL_WINDOW.toNanos()
+                && cached.agentInputs().equals(agents.get())) {
+            return new Planned(cached.plan(), true);
+        }
         return replan(group, leases, agents);
     }
+
+    /** How long a failover's plan is used as is by whole-topic reconciles ({@link #current}). */
+    static final Duration PROVISIONAL_WINDOW = Duration.ofSeconds(2);
 
     /**
      * When {@code key} is newer than the group's plan and a new plan is not yet due: how long

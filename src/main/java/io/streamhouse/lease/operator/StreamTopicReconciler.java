@@ -187,6 +187,23 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         return List.of(agents, nudges);
     }
 
+    /** Each topic's keys, made once: a plan's inputs name every partition of every topic of the group. */
+    private final Map<String, LeaseKey[]> keys = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** The keys of partitions 0..partitions-1 of {@code topic}. */
+    private LeaseKey[] keys(String topic, int partitions) {
+        LeaseKey[] known = keys.get(topic);
+        if (known != null && known.length >= partitions) {
+            return known;
+        }
+        LeaseKey[] made = new LeaseKey[partitions];
+        for (int p = 0; p < partitions; p++) {
+            made[p] = known != null && p < known.length ? known[p] : new LeaseKey(topic, p);
+        }
+        keys.put(topic, made);
+        return made;
+    }
+
     /** What a StreamTopic applies: its bound topic and partition count, and what of its spec it refuses. */
     record Applied(String topic, int partitions, String group, Map<Integer, AgentId> pins, TopicStatuses.Refused refused,
                    boolean valid) {
@@ -282,8 +299,9 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         Map<LeaseKey, String> byLeases = new HashMap<>(planning.partitionLeases().owned(applied.topic()));
         byLeases.keySet().removeIf(k -> k.partition() >= applied.partitions());
         List<LeaseKey> owned = new ArrayList<>(applied.partitions());
+        LeaseKey[] topicKeys = keys(applied.topic(), applied.partitions());
         for (int p = 0; p < applied.partitions(); p++) {
-            LeaseKey key = new LeaseKey(applied.topic(), p);
+            LeaseKey key = topicKeys[p];
             if (!byLeases.containsKey(key)) {
                 owned.add(key);
             }
@@ -305,8 +323,16 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
                 row -> failoverWait(resource, row.holder(), holderWaits) != null, moves::inFlight);
 
         Duration recheck = planned.upToDate() ? null : GroupPlanner.DEBOUNCE;
+        List<AcquireRequest> free = decisions.free();
+        if (!free.isEmpty() && settling(namespace, applied.group())) {
+            // An agent of the group has not been looked at yet (the operator just started, or it
+            // was just applied): free partitions wait for it, a moment, rather than go to the
+            // agents judged first and be moved again one handoff at a time. Failovers never wait.
+            free = List.of();
+            recheck = earliest(recheck, GroupPlanner.DEBOUNCE);
+        }
         int moved = acquire(decisions.failovers(), LeaseFailover.REASON, rows)
-                + acquire(decisions.free(), LeaseFailover.ASSIGNED, rows)
+                + acquire(free, LeaseFailover.ASSIGNED, rows)
                 + acquire(decisions.handoffs(), "Handoff", rows);
         if (!decisions.failovers().isEmpty()) {
             metrics.failover(decisions.failovers().size());
@@ -323,7 +349,7 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
             statusBudget.batchCommitted();
             LOG.debugf("%s/%s: %d partition(s) of %s acquired (%d failed over, %d free, %d handed off)", namespace,
                     resource.getMetadata().getName(), moved, applied.topic(), decisions.failovers().size(),
-                    decisions.free().size(), decisions.handoffs().size());
+                    free.size(), decisions.handoffs().size());
         }
         for (LeaseKey key : decisions.waiting()) {
             recheck = earliest(recheck, failoverWait(resource, rows.get(key).holder(), holderWaits));
@@ -456,8 +482,9 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
             if (!applied.valid() || !owner(applied.topic()).map(o -> Resources.same(o, topic)).orElse(false)) {
                 continue;
             }
+            LeaseKey[] topicKeys = keys(applied.topic(), applied.partitions());
             for (int p = 0; p < applied.partitions(); p++) {
-                LeaseKey key = new LeaseKey(applied.topic(), p);
+                LeaseKey key = topicKeys[p];
                 if (!taken.add(key)) {
                     continue;
                 }
@@ -485,6 +512,28 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
             return Optional.empty();
         }
         return Resources.oldest(cache.byIndex(BY_TOPIC, topic).stream().filter(t -> applied(t).valid()).toList());
+    }
+
+    /** How long a StreamAgent without a status yet holds back the free partitions of its group. */
+    static final Duration SETTLING = Duration.ofSeconds(10);
+
+    /** When this reconciler started (its first look at every StreamAgent is due from then). */
+    private final Instant startedAt = Instant.now();
+
+    /**
+     * True when a StreamAgent of the group has no status yet and was created, or this operator
+     * started, less than {@link #SETTLING} ago: an agent that never gets a status (the API server
+     * refusing its writes, say) holds nothing back for longer than that.
+     */
+    private boolean settling(String namespace, String group) {
+        Instant now = clock.instant();
+        return agents.list(namespace, a -> a.getSpec() != null && group.equals(a.getSpec().groupOrDefault())
+                && (a.getStatus() == null || a.getStatus().getPhase() == null)).anyMatch(a -> {
+                    String created = a.getMetadata().getCreationTimestamp();
+                    Instant since = created == null ? startedAt : Instant.parse(created);
+                    since = since.isBefore(startedAt) ? startedAt : since;
+                    return Duration.between(since, now).compareTo(SETTLING) < 0;
+                });
     }
 
     private List<AgentView> groupViews(String namespace, String group) {

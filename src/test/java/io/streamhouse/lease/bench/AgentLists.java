@@ -61,6 +61,17 @@ final class AgentLists implements ResourceEventHandler<StreamAgent> {
         return listed.get(key);
     }
 
+    /** The leases whose highest listed epoch is {@code agent}'s, with that epoch. */
+    Map<LeaseKey, Long> heldBy(String agent) {
+        Map<LeaseKey, Long> out = new java.util.HashMap<>();
+        listed.forEach((key, l) -> {
+            if (l.agent().equals(agent)) {
+                out.put(key, l.epoch());
+            }
+        });
+        return out;
+    }
+
     int largestBytes() {
         return largest.get();
     }

@@ -62,6 +62,12 @@ public final class AssignBench {
     static final Duration SESSION_TIMEOUT = Duration.ofSeconds(20);
     static final String HOLD_FINALIZER = "bench.streamhouse.io/hold";
     static final int LOOP_THREADS = 16;
+    /**
+     * BENCH_TOPICS=1 (bench/assign-bench.sh --topics): the leases are the partitions of StreamTopics
+     * of {@link #TOPIC_PARTITIONS} each, with no object per partition, instead of PartitionLeases.
+     */
+    static final boolean TOPIC_MODE = "1".equals(System.getenv("BENCH_TOPICS"));
+    static final int TOPIC_PARTITIONS = 1_000;
     /** BENCH_STATUS_BUDGET: the operator's status write budget (writes/s, and its burst) instead of the default. */
     static final String STATUS_BUDGET = System.getenv("BENCH_STATUS_BUDGET");
 
@@ -71,9 +77,13 @@ public final class AssignBench {
             return new Size(Integer.parseInt(p[0].trim()), Integer.parseInt(p[1].trim()));
         }
 
+        int topics() {
+            return (leases + TOPIC_PARTITIONS - 1) / TOPIC_PARTITIONS;
+        }
+
         @Override
         public String toString() {
-            return leases + " leases x " + agents + " agents";
+            return leases + (TOPIC_MODE ? " in topics" : " leases") + " x " + agents + " agents";
         }
     }
 
@@ -144,10 +154,10 @@ public final class AssignBench {
     }
 
     static void print(List<Figures> figures) {
-        System.out.printf("%-24s %9s %9s %11s %11s %9s %9s %14s %16s %18s%n", "size", "boot", "all Held",
+        System.out.printf("%-30s %9s %9s %11s %11s %9s %9s %14s %16s %18s%n", "size", "boot", "all Held",
                 "API wr/s", "lease wr/s", "DB rows/s", "heap MB", "graceful stop", "crash total", "crash after expiry");
         for (Figures f : figures) {
-            System.out.printf("%-24s %8.1fs %8.1fs %11.2f %11.2f %9.2f %9d %9.2fs/%-4d %11.2fs/%-4d %17.2fs%n",
+            System.out.printf("%-30s %8.1fs %8.1fs %11.2f %11.2f %9.2f %9d %9.2fs/%-4d %11.2fs/%-4d %17.2fs%n",
                     f.size(), secs(f.boot()), secs(f.assign()), f.apiWritesPerSec(), f.leaderWritesPerSec(),
                     f.dbRowWritesPerSec(), f.heapUsedMb(), secs(f.graceful()), f.gracefulMoved(), secs(f.crashTotal()),
                     f.crashMoved(), secs(f.crashAfterExpiry()));
@@ -155,19 +165,21 @@ public final class AssignBench {
     }
 
     static void printPublication(List<Figures> figures) {
-        System.out.printf("%-24s %14s %14s %14s %14s %14s %14s %16s %10s %9s %14s%n", "size", "init writable",
+        System.out.printf("%-30s %14s %14s %14s %14s %14s %14s %16s %10s %9s %14s%n", "size", "init writable",
                 "stop writable", "stop visible", "crash writable", "crash visible", "crash statuses", "crash API wr",
                 "commit>ag", "object", "status wr/s");
         for (Figures f : figures) {
             Publication p = f.publication();
-            System.out.printf("%-24s %14s %14s %14s %14s %14s %14s %16s %9.2fs %7dKB %14s%n", f.size(), show(p.initialWritable()),
+            System.out.printf("%-30s %14s %14s %14s %14s %14s %14s %16s %9.2fs %7dKB %14s%n", f.size(), show(p.initialWritable()),
                     show(p.gracefulWritable()), show(p.gracefulVisible()), show(p.crashWritable()), show(p.crashVisible()),
                     show(p.crashStatuses()), p.crashApiWrites() + " (<=" + p.crashBound() + ")",
                     p.commitToVisible() == null ? Double.NaN : secs(p.commitToVisible()), p.largestObjectBytes() / 1024,
                     String.format("%.0f/%.0f=%.2f", p.statusRate(), p.serverCapacity(), p.statusRate() / p.serverCapacity()));
         }
         System.out.println("(times median/last; writable: first fenced commit by the new holder; visible: listed on its"
-                + " StreamAgent; statuses: its PartitionLease shows it; stop from the stop, crash from the session's"
+                + " StreamAgent; statuses: " + (TOPIC_MODE ? "each StreamTopic the crashed agent had partitions of shows every"
+                + " partition held again (one time per topic)" : "its PartitionLease shows it")
+                + "; stop from the stop, crash from the session's"
                 + " expiry, initial from the operator ready; commit>ag: the slowest database commit to StreamAgent listing;"
                 + " status wr/s: the crash's statuses first to last / the plain write loop, budget "
                 + (STATUS_BUDGET == null ? "default" : STATUS_BUDGET + "/s") + ")");
@@ -187,6 +199,8 @@ public final class AssignBench {
     private final boolean realApi;
     private final boolean library;
     private final LeaseTracker leases = new LeaseTracker();
+    private final TopicHolders topics = new TopicHolders();
+    private AgentLists lists;
 
     AssignBench(Size size, String dbUrl, Path jar, boolean realApi, boolean library) {
         this.size = size;
@@ -224,19 +238,26 @@ public final class AssignBench {
                 System.out.printf("started %d agents running the agent library%n", size.agents());
             }
             AgentLists lists = new AgentLists(a -> client.getKubernetesSerialization().asJson(a));
+            this.lists = lists;
             var agentInformer = client.resources(StreamAgent.class).inNamespace(NS).inform(lists);
             long made = System.nanoTime();
-            parallel(size.leases(), i -> createLease(client, i));
+            if (TOPIC_MODE) {
+                parallel(size.topics(), i -> createTopic(client, i));
+            } else {
+                parallel(size.leases(), i -> createLease(client, i));
+            }
             Duration create = Duration.ofNanos(System.nanoTime() - made);
-            System.out.printf("created %d pods and %d leases in the API server in %.1f s%n", size.agents(),
-                    size.leases(), secs(create));
-            var informer = client.resources(PartitionLease.class).inNamespace(NS).inform(leases);
+            System.out.printf("created %d pods and %d %s in the API server in %.1f s%n", size.agents(),
+                    TOPIC_MODE ? size.topics() : size.leases(), TOPIC_MODE ? "StreamTopics" : "leases", secs(create));
+            io.fabric8.kubernetes.client.informers.SharedIndexInformer<?> informer = TOPIC_MODE
+                    ? client.resources(io.streamhouse.lease.api.v1alpha1.StreamTopic.class).inNamespace(NS).inform(topics)
+                    : client.resources(PartitionLease.class).inNamespace(NS).inform(leases);
 
             long t0 = System.nanoTime();
             long writesBefore = api.writes();
             Map<String, long[]> beforeOperator = api.requests();
             operator = startOperator(api);
-            waitFor("all leases Held", Duration.ofMinutes(20), () -> leases.held() == size.leases());
+            waitFor("all leases Held", Duration.ofMinutes(20), () -> held() == size.leases());
             Duration assign = Duration.ofNanos(System.nanoTime() - t0);
             Duration boot = bootTime();
             Spread initialWritable = null;
@@ -278,14 +299,15 @@ public final class AssignBench {
             // watchers (the operator's informers, this bench's): the operator's status writes/s
             // in the crash, as a ratio of it, is what its budget and its own work leave unused.
             double capacity = writeLoop(client, Duration.ofSeconds(5));
-            System.out.printf("plain write loop: %.0f writes/s (PartitionLease annotation merge patches, %d threads,"
+            System.out.printf("plain write loop: %.0f writes/s (" + (TOPIC_MODE ? "StreamTopic" : "PartitionLease")
+                    + " annotation merge patches, %d threads,"
                     + " 5 s, operator idle and watching)%n", capacity, LOOP_THREADS);
             waitQuiet(api, Duration.ofSeconds(2), Duration.ofMinutes(2));
 
             // Graceful stop: the pod is deleted but kept Terminating (a finalizer, as a preStop
             // would): the agent drains while it still runs.
-            String drained = leases.busiest(null);
-            int gracefulMoved = leases.heldBy(drained);
+            String drained = busiest(null);
+            int gracefulMoved = heldBy(drained);
             Map<LeaseKey, Long> drainedEpochs = heldEpochs(drained);
             Map<String, long[]> beforeGraceful = api.requests();
             long g0 = System.nanoTime();
@@ -302,7 +324,7 @@ public final class AssignBench {
                 client.pods().inNamespace(NS).withName(drained).delete();
             }
             long gracefulStart = g0;
-            waitFor("graceful stop moved", Duration.ofMinutes(5), () -> leases.heldBy(drained) == 0 && leases.held() == size.leases());
+            waitFor("graceful stop moved", Duration.ofMinutes(5), () -> heldBy(drained) == 0 && held() == size.leases());
             Duration graceful = Duration.ofNanos(System.nanoTime() - g0);
             waitFor("graceful stop listed", Duration.ofMinutes(2), () -> lists.visibleAfter(drainedEpochs, gracefulStart) != null);
             Spread gracefulVisible = Spread.of(lists.visibleAfter(drainedEpochs, g0));
@@ -324,9 +346,10 @@ public final class AssignBench {
 
             // Crash: the pod stops being Ready (what the kubelet reports for a dead process); its
             // session is no longer renewed and expires, then its leases fail over.
-            String crashed = leases.busiest(drained);
-            int crashMoved = leases.heldBy(crashed);
+            String crashed = busiest(drained);
+            int crashMoved = heldBy(crashed);
             Map<LeaseKey, Long> crashedEpochs = heldEpochs(crashed);
+            Set<String> crashedTopics = topics.topicsOf(crashed);
             Instant c0 = Instant.now();
             long c0n = System.nanoTime();
             if (library) {
@@ -346,7 +369,7 @@ public final class AssignBench {
                 expiryNanos[0] = System.nanoTime();
                 return true;
             });
-            waitFor("crash moved", Duration.ofMinutes(5), () -> leases.heldBy(crashed) == 0 && leases.held() == size.leases());
+            waitFor("crash moved", Duration.ofMinutes(5), () -> heldBy(crashed) == 0 && held() == size.leases());
             Duration crashTotal = Duration.ofNanos(System.nanoTime() - c0n);
             Instant done = c0.plus(crashTotal);
             Instant expiry = sessionExpiry(crashed);
@@ -356,7 +379,7 @@ public final class AssignBench {
             long crashApiWrites = api.writesButEvents() - writesAtExpiry[0]; // Events apart
             waitFor("crash listed", Duration.ofMinutes(2), () -> lists.visibleAfter(crashedEpochs, expiryAt) != null);
             Spread crashVisible = Spread.of(lists.visibleAfter(crashedEpochs, expiryAt));
-            List<Long> statusTimes = leases.movedFrom(crashed, expiryAt);
+            List<Long> statusTimes = movedFrom(crashed, expiryAt);
             Spread crashStatuses = Spread.of(statusTimes);
             // The statuses' own pace, first to last: what the budget let through, next to capacity.
             double statusRate = statusTimes.size() < 2 ? Double.NaN
@@ -372,9 +395,10 @@ public final class AssignBench {
                         + " call, before the bench's writers commit)%n", Spread.of(a.learnedAfter(crashedEpochs, expiryAt)));
             }
             Set<String> touched = new HashSet<>();
-            Map<String, LeaseTracker.Seen> now = leases.snapshot();
-            crashedEpochs.keySet().forEach(k -> touched.add(now.get(leaseName(k)).holder()));
-            long bound = touched.size() + 1 + crashedEpochs.size(); // the new holders, the crashed one, the leases
+            crashedEpochs.keySet().forEach(k -> touched.add(holderOf(k)));
+            // The new holders, the crashed one, and the leases' own objects: PartitionLeases, or
+            // the StreamTopics the crashed agent had partitions of.
+            long bound = touched.size() + 1 + (TOPIC_MODE ? crashedTopics.size() : crashedEpochs.size());
             Duration commitToVisible = commitToVisible(lists, crashedEpochs.keySet(), c0n, c0);
             System.out.printf("crash of %s: %d leases Held by others %.2f s after the crash, %.2f s after its session"
                     + " expired (%s); after the expiry: writable %s, listed on their StreamAgents %s, statuses %s"
@@ -409,7 +433,11 @@ public final class AssignBench {
 
     /** Quarkus's own "started in" figure from the operator log. */
     Duration bootTime() throws IOException {
-        var m = java.util.regex.Pattern.compile("started in (\\d+\\.\\d+)s").matcher(Files.readString(log));
+        var pattern = java.util.regex.Pattern.compile("started in (\\d+\\.\\d+)s");
+        // Assignment can finish before the log line is written out (topics at 10,000): wait for it.
+        await("the operator's started line").atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(50))
+                .until(() -> pattern.matcher(Files.readString(log)).find());
+        var m = pattern.matcher(Files.readString(log));
         return m.find() ? Duration.ofMillis((long) (Double.parseDouble(m.group(1)) * 1000)) : Duration.ZERO;
     }
 
@@ -444,7 +472,8 @@ public final class AssignBench {
                 // Each StreamAgent publication's timing (waited, read, write) and each group plan's
                 // (inputs, plan) into the log.
                 "-Dquarkus.log.category.\"io.streamhouse.lease.operator.StreamAgentReconciler\".level=DEBUG",
-                "-Dquarkus.log.category.\"io.streamhouse.lease.operator.GroupPlanner\".level=DEBUG"));
+                "-Dquarkus.log.category.\"io.streamhouse.lease.operator.GroupPlanner\".level=DEBUG",
+                "-Dquarkus.log.category.\"io.streamhouse.lease.operator.StreamTopicReconciler\".level=DEBUG"));
         String extra = System.getenv("BENCH_OPERATOR_OPTS");
         if (extra != null && !extra.isBlank()) {
             cmd.addAll(List.of(extra.trim().split("\\s+")));
@@ -528,13 +557,51 @@ public final class AssignBench {
 
     // ------------------------------------------------------------------ observing
 
-    /** The lease keys of this bench, as createLease names them. */
+    /** The lease keys of this bench, as createLease (or createTopic) names them. */
     List<LeaseKey> allKeys() {
         List<LeaseKey> keys = new ArrayList<>();
         for (int i = 0; i < size.leases(); i++) {
-            keys.add(LeaseKey.of("topic-" + (i % TOPICS), i / TOPICS));
+            keys.add(TOPIC_MODE ? LeaseKey.of("topic-" + (i / TOPIC_PARTITIONS), i % TOPIC_PARTITIONS)
+                    : LeaseKey.of("topic-" + (i % TOPICS), i / TOPICS));
         }
         return keys;
+    }
+
+    // What the bench reads of who holds what: the PartitionLeases' statuses, or with topics the
+    // StreamTopics' counts and the StreamAgents' lists (there is no object per partition).
+
+    long held() {
+        return TOPIC_MODE ? topics.held() : leases.held();
+    }
+
+    int heldBy(String agent) {
+        return TOPIC_MODE ? topics.heldBy(agent) : leases.heldBy(agent);
+    }
+
+    String busiest(String except) {
+        return TOPIC_MODE ? topics.busiest(except) : leases.busiest(except);
+    }
+
+    /** With topics, one time per topic: when its status first showed every partition held by others. */
+    List<Long> movedFrom(String agent, long t0) {
+        return TOPIC_MODE ? topics.movedFrom(agent, t0) : leases.movedFrom(agent, t0);
+    }
+
+    String holderOf(LeaseKey key) {
+        return TOPIC_MODE ? lists.listed(key).agent() : leases.snapshot().get(leaseName(key)).holder();
+    }
+
+    static io.streamhouse.lease.api.v1alpha1.StreamTopic createTopic(KubernetesClient client, int i) {
+        var topic = new io.streamhouse.lease.api.v1alpha1.StreamTopic();
+        topic.getMetadata().setName("topic-" + i);
+        topic.getMetadata().setNamespace(NS);
+        topic.getMetadata().setFinalizers(List.of("streamtopics.streamhouse.io/finalizer"));
+        var spec = new io.streamhouse.lease.api.v1alpha1.StreamTopicSpec();
+        spec.setTopic("topic-" + i);
+        spec.setPartitions(TOPIC_PARTITIONS);
+        spec.setAgentGroup(GROUP);
+        topic.setSpec(spec);
+        return client.resource(topic).create();
     }
 
     static String leaseName(LeaseKey key) {
@@ -543,6 +610,9 @@ public final class AssignBench {
 
     /** The leases {@code agent} holds as the statuses show them, with their epochs. */
     Map<LeaseKey, Long> heldEpochs(String agent) {
+        if (TOPIC_MODE) {
+            return lists.heldBy(agent);
+        }
         Map<LeaseKey, Long> out = new HashMap<>();
         Map<String, LeaseTracker.Seen> all = leases.snapshot();
         for (LeaseKey key : allKeys()) {
@@ -638,10 +708,15 @@ public final class AssignBench {
         long start = System.nanoTime();
         parallel(LOOP_THREADS, t -> {
             for (int i = t; System.nanoTime() < end; i += LOOP_THREADS) {
-                int n = i % size.leases();
-                client.resources(PartitionLease.class).inNamespace(NS).withName("t" + (n % TOPICS) + "-p" + (n / TOPICS))
-                        .patch(PatchContext.of(PatchType.JSON_MERGE),
-                                "{\"metadata\":{\"annotations\":{\"bench.streamhouse.io/loop\":\"" + i + "\"}}}");
+                String patch = "{\"metadata\":{\"annotations\":{\"bench.streamhouse.io/loop\":\"" + i + "\"}}}";
+                if (TOPIC_MODE) {
+                    client.resources(io.streamhouse.lease.api.v1alpha1.StreamTopic.class).inNamespace(NS)
+                            .withName("topic-" + (i % size.topics())).patch(PatchContext.of(PatchType.JSON_MERGE), patch);
+                } else {
+                    int n = i % size.leases();
+                    client.resources(PartitionLease.class).inNamespace(NS).withName("t" + (n % TOPICS) + "-p" + (n / TOPICS))
+                            .patch(PatchContext.of(PatchType.JSON_MERGE), patch);
+                }
                 done.increment();
             }
         });
