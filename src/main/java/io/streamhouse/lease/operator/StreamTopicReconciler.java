@@ -82,6 +82,8 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
     /** Planned moves of topic partitions: their own slots (streamhouse.assign.max-moves-in-flight). */
     private final LeaseMoves moves;
     private final AgentEventMapper agentEvents;
+    /** One failover batch per dead incarnation and group at a time (see {@link #failGroupOver}). */
+    private final FailoverBatcher batches = new FailoverBatcher();
     private final SimpleInboundEventSource<StreamTopic> nudges = new SimpleInboundEventSource<>("topic-nudges");
     private volatile IndexerResourceCache<StreamTopic> topics;
     private volatile InformerEventSource<StreamAgent, StreamTopic> agents;
@@ -321,6 +323,30 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         TopicAssignment.Decisions decisions = TopicAssignment.decide(owned, rows, planned.plan().target(), views,
                 v -> endedSessions.over(v.id(), v.sessionEpoch()),
                 row -> failoverWait(resource, row.holder(), holderWaits) != null, moves::inFlight);
+        if (!decisions.failovers().isEmpty()) {
+            // A dead holder's partitions of every topic of the group move in one transaction, led
+            // by the first of those topics to get here (the others wait for it): each new holder is
+            // told once and reads its leases once, not once per topic. Then this topic decides again
+            // on its rows as the batch left them.
+            Map<String, Lease> deadHolders = new HashMap<>();
+            decisions.failovers().forEach(r -> {
+                Lease row = rows.get(r.key());
+                deadHolders.putIfAbsent(row.holder().value() + "#" + row.holderSession(), row);
+            });
+            Map<AgentId, AgentView> planViews = views;
+            deadHolders.forEach((incarnation, row) -> batches.run(namespaced(resource, applied.group()) + "/" + incarnation,
+                    () -> failGroupOver(namespace, applied.group(), row.holder(), row.holderSession(), planned.plan(),
+                            planViews),
+                    () -> 0));
+            rows.clear();
+            for (Lease row : store.leasesOf(applied.topic())) {
+                rows.put(row.key(), row);
+                planner.observed(row.key(), row.holder(), row.holderLive(), row.epoch());
+            }
+            decisions = TopicAssignment.decide(owned, rows, planned.plan().target(), views,
+                    v -> endedSessions.over(v.id(), v.sessionEpoch()),
+                    row -> failoverWait(resource, row.holder(), holderWaits) != null, moves::inFlight);
+        }
 
         Duration recheck = planned.upToDate() ? null : GroupPlanner.DEBOUNCE;
         List<AcquireRequest> free = decisions.free();
@@ -364,6 +390,56 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
             statusBudget.writes.cutIn(); // one write per topic: counted with the StreamAgent lists
         }
         return Resources.finish(resource, next, recheck, context);
+    }
+
+    /**
+     * Moves every partition the dead incarnation ({@code holder}, {@code session}) held of the
+     * StreamTopics of {@code namespace}/{@code group} to its planned agent, in one compare-and-swap
+     * batch (up to {@link LeaseFailover#MAX_BATCH} per transaction): partitions kept by a
+     * PartitionLease, waited for (failoverDelaySeconds), or that the plan sends nowhere live are
+     * left to their topic's own reconcile. Returns how many moved.
+     */
+    private int failGroupOver(String namespace, String group, AgentId holder, long session, Assigner.Plan plan,
+                              Map<AgentId, AgentView> views) {
+        long started = System.nanoTime();
+        Map<String, Optional<StreamTopic>> topicOwners = new HashMap<>();
+        Map<String, Set<LeaseKey>> keptByLeases = new HashMap<>();
+        Map<AgentId, Duration> waits = new HashMap<>();
+        Set<String> touched = new HashSet<>();
+        List<AcquireRequest> requests = new ArrayList<>();
+        for (Lease row : store.leasesHeldBy(holder)) {
+            LeaseKey key = row.key();
+            if (row.holderLive() || row.holderSession() != session) {
+                continue;
+            }
+            Optional<StreamTopic> owner = topicOwners.computeIfAbsent(key.topic(), this::owner)
+                    .filter(t -> t.getMetadata().getNamespace().equals(namespace) && applied(t).group().equals(group)
+                            && key.partition() < applied(t).partitions());
+            if (owner.isEmpty() || keptByLeases.computeIfAbsent(key.topic(),
+                    t -> planning.partitionLeases().owned(t).keySet()).contains(key)
+                    || failoverWait(owner.get(), holder, waits) != null) {
+                continue;
+            }
+            AgentId to = plan.target().get(key);
+            AgentView view = to == null ? null : views.get(to);
+            if (view == null || !view.acceptsLeases() || endedSessions.over(view.id(), view.sessionEpoch())) {
+                continue;
+            }
+            requests.add(AcquireRequest.ifFree(key, view.id(), view.sessionEpoch()));
+            touched.add(key.topic());
+        }
+        if (requests.isEmpty()) {
+            return 0;
+        }
+        int moved = acquire(requests, LeaseFailover.REASON, new HashMap<>());
+        if (moved > 0) {
+            metrics.failover(moved);
+            statusBudget.batchCommitted();
+        }
+        LOG.infof("failover of %s (session %d): %d partition(s) of %d topic(s) of %s/%s moved in one batch (%d ms)",
+                holder, session, moved, touched.size(), namespace, group, (System.nanoTime() - started) / 1_000_000);
+        touched.forEach(this::nudgeTopic); // their statuses
+        return moved;
     }
 
     /** Compare-and-swaps {@code requests} in batches of at most {@link LeaseFailover#MAX_BATCH}; returns how many took. */

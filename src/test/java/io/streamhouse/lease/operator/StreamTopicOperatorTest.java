@@ -241,6 +241,39 @@ class StreamTopicOperatorTest extends OperatorTestSupport {
                 .last().satisfies(h -> assertThat(h.reason()).isEqualTo("AgentLost"));
     }
 
+    /**
+     * A crashed agent's partitions of every topic of its group fail over in one transaction (one
+     * wake-up and one read of its leases per new holder, not one per topic): every AgentLost entry
+     * in the history carries the same transaction time. Per-topic batches would leave one time per topic.
+     */
+    @Test
+    void aCrashedAgentsPartitionsOfSeveralTopicsFailOverInOneTransaction() {
+        createAgent("b");
+        awaitAgentReady("b");
+        store.register(new AgentRegistration(AgentId.of(id("crashing")), "g1", "", "", Duration.ofSeconds(8)));
+        StreamAgent crashing = Fixtures.agent(ns, "crashing", id("crashing"), "g1");
+        crashing.getSpec().setSessionKeeper(SessionKeeper.Agent);
+        client.resource(crashing).create();
+        awaitAgentReady("crashing");
+        List<String> names = List.of("orders", "payments", "refunds");
+        for (String name : names) {
+            client.resource(Fixtures.topic(ns, name, name + "-" + ns, 4, "g1")).create();
+        }
+        for (String name : names) {
+            awaitHeld(name, 4);
+        }
+        List<LeaseKey> onCrashing = names.stream().flatMap(n -> store.leasesOf(n + "-" + ns).stream())
+                .filter(l -> l.holder().equals(AgentId.of(id("crashing")))).map(Lease::key).toList();
+        assertThat(onCrashing).as("the crashing agent's share of three topics, assigned before its expiry").hasSize(6);
+
+        eventually().untilAsserted(() -> assertThat(onCrashing).allSatisfy(k ->
+                assertThat(store.lease(k).orElseThrow().holder()).isEqualTo(AgentId.of(id("b")))));
+        assertThat(onCrashing.stream().map(k -> store.history(k).get(store.history(k).size() - 1)).toList())
+                .allSatisfy(h -> assertThat(h.reason()).isEqualTo("AgentLost"))
+                .extracting(io.streamhouse.lease.store.HistoryEntry::at).as("one transaction time").containsOnly(
+                        store.history(onCrashing.get(0)).get(store.history(onCrashing.get(0)).size() - 1).at());
+    }
+
     @jakarta.inject.Inject
     javax.sql.DataSource dataSource;
 
