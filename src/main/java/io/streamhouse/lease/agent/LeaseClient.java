@@ -63,9 +63,10 @@ import javax.sql.DataSource;
  * nothing cached counts until the session is confirmed again (see {@link SessionGuard}).
  *
  * <p>Threads: one renews the session, one watches its deadline, one listens on the channel, one
- * applies lease changes and calls listeners in order. Give the client a DataSource of its own (3
- * to 5 connections: the channel holds one): renewals must not queue behind the application's
- * writes.
+ * applies lease changes and calls listeners in order. Renewals must not queue behind the
+ * application's writes: give the client a DataSource of its own (3 to 5 connections: the channel
+ * holds one), or, when the application's fenced writes share a pool that they can fill, a small
+ * second pool for the session's own traffic ({@link Builder#sessionDataSource}).
  */
 public final class LeaseClient implements AutoCloseable {
 
@@ -80,8 +81,15 @@ public final class LeaseClient implements AutoCloseable {
 
     private final AgentIdentity identity;
     private final KubernetesClient client;
+    /** Fenced writes, validations and the application's releases. */
     private final LeaseStore store;
-    private final DataSource dataSource;
+    /**
+     * The session's own traffic: register, renew, looks, handoff releases, the shutdown; its
+     * channel listens on the same DataSource. Separate from {@link #store} when the builder was
+     * given a session DataSource, so that a renewal never waits for a connection behind writes.
+     */
+    private final LeaseStore sessionStore;
+    private final DataSource sessionDataSource;
     private final Duration defaultTtl;
     private final Duration margin;
     private final Duration startTimeout;
@@ -119,7 +127,8 @@ public final class LeaseClient implements AutoCloseable {
         this.identity = b.identity;
         this.client = b.client;
         this.store = new PostgresLeaseStore(b.dataSource);
-        this.dataSource = b.dataSource;
+        this.sessionDataSource = b.sessionDataSource == null ? b.dataSource : b.sessionDataSource;
+        this.sessionStore = b.sessionDataSource == null ? store : new PostgresLeaseStore(b.sessionDataSource);
         this.defaultTtl = b.defaultSessionTimeout;
         this.margin = b.safetyMargin;
         this.startTimeout = b.startTimeout;
@@ -153,7 +162,7 @@ public final class LeaseClient implements AutoCloseable {
         openFirstSession();
         sessionTimer.schedule(this::renewRound, registration.ttl().dividedBy(3).toMillis(), TimeUnit.MILLISECONDS);
         // Connects in the background and looks once connected; the renewals look too.
-        feed = ChangeFeed.forAgent(dataSource, agent, this::lookAgain);
+        feed = ChangeFeed.forAgent(sessionDataSource, agent, this::lookAgain);
         LOG.log(System.Logger.Level.INFO, "agent " + agent + " (" + identity + ") started with session "
                 + held.session() + ", timeout " + registration.ttl());
         return this;
@@ -242,7 +251,7 @@ public final class LeaseClient implements AutoCloseable {
             onEventThread(() -> {
                 held.all().forEach(h -> revoke(h, LeaseListener.Reason.RELEASED));
                 // One transaction: released and ended together, so no lease can come back to us in between.
-                List<LeaseKey> released = store.shutdown(agent, held.session(), SHUTDOWN);
+                List<LeaseKey> released = sessionStore.shutdown(agent, held.session(), SHUTDOWN);
                 LOG.log(System.Logger.Level.INFO, "agent " + agent + " closed: released " + released.size()
                         + " lease(s), session " + held.session() + " ended");
                 return null;
@@ -426,7 +435,7 @@ public final class LeaseClient implements AutoCloseable {
 
     private void openSession() {
         long sent = nanos.getAsLong();
-        Session session = store.register(registration);
+        Session session = sessionStore.register(registration);
         held.session(session.sessionEpoch(), guard);
         guard.confirmed(sent);
         armDeadline();
@@ -461,7 +470,7 @@ public final class LeaseClient implements AutoCloseable {
                 }
                 sessionNeeded = false;
             } else {
-                Renewal renewal = store.renew(agent, held.session());
+                Renewal renewal = sessionStore.renew(agent, held.session());
                 if (renewal == Renewal.RENEWED) {
                     guard.confirmed(sent);
                     armDeadline();
@@ -594,7 +603,7 @@ public final class LeaseClient implements AutoCloseable {
         }
         long session = held.session();
         Map<LeaseKey, Assignment> truth = new HashMap<>();
-        for (Assignment a : store.assignments(agent, session)) {
+        for (Assignment a : sessionStore.assignments(agent, session)) {
             truth.put(a.key(), a);
         }
         LeaseListener.Reason gone = null;
@@ -626,7 +635,7 @@ public final class LeaseClient implements AutoCloseable {
     /** Whether leases missing from the answer moved away (true) or went with the session (expired, ended, superseded). */
     private boolean sessionStillLive(long session) {
         try {
-            return store.session(agent).map(s -> s.live() && s.sessionEpoch() == session).orElse(false);
+            return sessionStore.session(agent).map(s -> s.live() && s.sessionEpoch() == session).orElse(false);
         } catch (RuntimeException e) {
             return true; // the renewal will say what happened to the session
         }
@@ -669,7 +678,7 @@ public final class LeaseClient implements AutoCloseable {
 
     private void releaseForHandoff(LeaseKey key, long session, long epoch, AgentId target) {
         try {
-            store.release(key, agent, session, epoch, HANDED_OFF);
+            sessionStore.release(key, agent, session, epoch, HANDED_OFF);
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.WARNING, "could not release " + key + " for handoff to " + target + " ("
                     + e.getMessage() + "); asked again at the next look, and the operator forces the move after its"
@@ -679,7 +688,7 @@ public final class LeaseClient implements AutoCloseable {
 
     private List<LeaseKey> releaseEverything(String reason) {
         held.all().forEach(h -> revoke(h, LeaseListener.Reason.RELEASED));
-        return store.releaseAll(agent, held.session(), reason);
+        return sessionStore.releaseAll(agent, held.session(), reason);
     }
 
     private void notifyListeners(String what, java.util.function.Consumer<LeaseListener> call) {
@@ -775,6 +784,7 @@ public final class LeaseClient implements AutoCloseable {
         private final AgentIdentity identity;
         private final KubernetesClient client;
         private final DataSource dataSource;
+        private DataSource sessionDataSource;
         private final List<LeaseListener> listeners = new ArrayList<>();
         private Duration defaultSessionTimeout =
                 Duration.parse("PT" + StreamAgentSpec.DEFAULT_SESSION_TIMEOUT.toUpperCase(java.util.Locale.ROOT));
@@ -808,6 +818,18 @@ public final class LeaseClient implements AutoCloseable {
         /** How long {@link LeaseClient#start()} waits for the operator to create the StreamAgent. */
         public Builder startTimeout(Duration timeout) {
             this.startTimeout = Objects.requireNonNull(timeout, "timeout");
+            return this;
+        }
+
+        /**
+         * A DataSource for the session's own traffic only (register, renew, looks, handoff
+         * releases, the channel, which holds one connection): give one when the DataSource of
+         * {@link LeaseClient#builder} is also the application's pool and its writes can hold every
+         * connection, or a renewal waiting for one could let the session expire. Two connections
+         * are enough. Default: the builder's DataSource for everything.
+         */
+        public Builder sessionDataSource(DataSource sessionDataSource) {
+            this.sessionDataSource = Objects.requireNonNull(sessionDataSource, "sessionDataSource");
             return this;
         }
 

@@ -4,6 +4,8 @@ import static io.streamhouse.lease.testing.Eventually.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
@@ -399,6 +401,89 @@ class LeaseClientTest {
         // Either the session survived (renewed in time) or it is registered anew and the lease reassigned.
         eventually().until(() -> a.epoch(topic, 0) != LeaseClient.NO_EPOCH);
         assertThat(write(a, 0, a.epoch(topic, 0))).isEqualTo(1);
+    }
+
+    /**
+     * The application's fenced writes fill their pool (two writers stuck inside their
+     * transactions, longer than two session timeouts). With a session DataSource of its own the
+     * agent keeps renewing and keeps its lease the whole time; on the shared pool the same writers
+     * starve the renewal and the session is lost (the second half shows the first can fail).
+     */
+    @Test
+    void writesThatHoldEveryConnectionDoNotStarveTheSessionGivenItsOwnDataSource() throws Exception {
+        try (HikariDataSource writes = pool(dataSource, "writes"); HikariDataSource session = pool(dataSource, "session")) {
+            selfKeptAgent("a");
+            try (LeaseClient a = LeaseClient.builder(AgentIdentity.of(ns, "a"), client, writes).sessionDataSource(session)
+                    .defaultSessionTimeout(TTL).listener(new Recorder()).build()) {
+                a.start();
+                createLease("p0", 0);
+                long epoch = ensure(a, 0);
+                try (StuckWriters stuck = new StuckWriters(a, 0, epoch, 2)) {
+                    org.awaitility.Awaitility.await().during(TTL.multipliedBy(2)).atMost(TTL.multipliedBy(3))
+                            .pollInterval(Duration.ofMillis(50)).until(() -> a.epoch(topic, 0) == epoch);
+                }
+                assertThat(a.stats().sessionsLost()).isZero();
+            }
+        }
+        try (HikariDataSource shared = pool(dataSource, "shared")) {
+            selfKeptAgent("b");
+            try (LeaseClient b = LeaseClient.builder(AgentIdentity.of(ns, "b"), client, shared)
+                    .defaultSessionTimeout(TTL).listener(new Recorder()).build()) {
+                b.start();
+                createLease("p1", 1);
+                long epoch = ensure(b, 1);
+                try (StuckWriters stuck = new StuckWriters(b, 1, epoch, 1)) { // the channel holds the other connection
+                    eventually().until(() -> b.epoch(topic, 1) == LeaseClient.NO_EPOCH);
+                }
+            }
+        }
+    }
+
+    /** Two connections, given up after 500 ms of waiting (as a pool's connection timeout would). */
+    static HikariDataSource pool(DataSource over, String name) {
+        HikariConfig config = new HikariConfig();
+        config.setDataSource(over);
+        config.setMaximumPoolSize(2);
+        config.setMinimumIdle(0);
+        config.setConnectionTimeout(500);
+        config.setPoolName("lib-" + name);
+        return new HikariDataSource(config);
+    }
+
+    /** Writers blocked inside fenced transactions, each holding a connection, until closed. */
+    final class StuckWriters implements AutoCloseable {
+        final java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        final java.util.concurrent.ExecutorService threads;
+
+        StuckWriters(LeaseClient c, int partition, long epoch, int n) throws InterruptedException {
+            threads = java.util.concurrent.Executors.newFixedThreadPool(n);
+            java.util.concurrent.CountDownLatch inside = new java.util.concurrent.CountDownLatch(n);
+            for (int i = 0; i < n; i++) {
+                threads.execute(() -> {
+                    try {
+                        c.fenced(topic, partition, epoch, conn -> {
+                            inside.countDown();
+                            try {
+                                release.await();
+                            } catch (InterruptedException e) {
+                                Thread.currentThread().interrupt();
+                            }
+                            return 0;
+                        });
+                    } catch (RuntimeException e) {
+                        // the server ended the transaction when the session's time ran out: expected
+                    }
+                });
+            }
+            assertThat(inside.await(10, java.util.concurrent.TimeUnit.SECONDS)).as("writers inside their transactions").isTrue();
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            release.countDown();
+            threads.shutdown();
+            assertThat(threads.awaitTermination(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        }
     }
 
     @Test
