@@ -68,6 +68,8 @@ public final class AssignBench {
      */
     static final boolean TOPIC_MODE = "1".equals(System.getenv("BENCH_TOPICS"));
     static final int TOPIC_PARTITIONS = 1_000;
+    /** BENCH_FSYNC: PostgreSQL's fsync, on unless set to off. */
+    static final String FSYNC = "off".equals(System.getenv("BENCH_FSYNC")) ? "off" : "on";
     /** BENCH_STATUS_BUDGET: the operator's status write budget (writes/s, and its burst) instead of the default. */
     static final String STATUS_BUDGET = System.getenv("BENCH_STATUS_BUDGET");
 
@@ -90,7 +92,17 @@ public final class AssignBench {
     /** What one size measured. */
     record Figures(Size size, Duration boot, Duration assign, double apiWritesPerSec, double leaderWritesPerSec,
                    double dbRowWritesPerSec, long heapUsedMb, int gracefulMoved, Duration graceful, int crashMoved,
-                   Duration crashTotal, Duration crashAfterExpiry, Publication publication) {
+                   Duration crashTotal, Duration crashAfterExpiry, Publication publication, Join join) {
+    }
+
+    /**
+     * One agent joins: the planned moves its arrival caused (to it, and between the others), how
+     * many of them were forced (the holder did not hand off in time), and how long from the pod's
+     * creation until the last of them committed, until it listed them all, and (library agents)
+     * until it had written them all.
+     */
+    record Join(int toNewAgent, int betweenOthers, int forced, int newAgentHolds, Duration committed,
+                Duration listed, Duration writable) {
     }
 
     /** First and median and last of a set of times (null when not measured). */
@@ -130,7 +142,9 @@ public final class AssignBench {
         boolean library = "library".equals(System.getenv("BENCH_AGENTS"));
         List<Figures> all = new ArrayList<>();
         // Library agents each keep a LISTEN connection (100 agents: 100), besides the operator's pools.
-        try (LocalPostgres pg = LocalPostgres.start(null, Map.of("max_connections", "300"))) {
+        // fsync on (BENCH_FSYNC=off to compare): every commit, the operator's and the agents', is
+        // durable, as production's must be; the operator's durability check passes.
+        try (LocalPostgres pg = LocalPostgres.start(null, Map.of("max_connections", "300", "fsync", FSYNC))) {
             int n = 0;
             for (String s : spec.split(",")) {
                 Size size = Size.parse(s);
@@ -146,7 +160,7 @@ public final class AssignBench {
         System.out.println();
         System.out.println("==== summary (" + Runtime.getRuntime().availableProcessors() + " cores, "
                 + (realApi ? "kube-apiserver v1.20.2 + etcd" : "Fabric8 mock API server") + ","
-                + " embedded PostgreSQL, " + (library ? "agents running the agent library" : "operator-kept pod agents")
+                + " embedded PostgreSQL fsync " + FSYNC + ", " + (library ? "agents running the agent library" : "operator-kept pod agents")
                 + ", session timeout " + SESSION_TIMEOUT.toSeconds() + " s) ====");
         print(all);
         printPublication(all);
@@ -176,6 +190,17 @@ public final class AssignBench {
                     p.commitToVisible() == null ? Double.NaN : secs(p.commitToVisible()), p.largestObjectBytes() / 1024,
                     String.format("%.0f/%.0f=%.2f", p.statusRate(), p.serverCapacity(), p.statusRate() / p.serverCapacity()));
         }
+        System.out.printf("%-30s %12s %14s %8s %10s %14s %14s %14s %14s%n", "size", "join moves", "between others",
+                "forced", "it holds", "last commit", "listed", "written", "heap B/lease");
+        for (Figures f : figures) {
+            Join j = f.join();
+            System.out.printf("%-30s %12d %14d %8d %10d %13.2fs %13.2fs %14s %14d%n", f.size(), j.toNewAgent(),
+                    j.betweenOthers(), j.forced(), j.newAgentHolds(), secs(j.committed()), secs(j.listed()),
+                    j.writable() == null ? "-" : String.format("%.2fs", secs(j.writable())),
+                    f.heapUsedMb() * 1024 * 1024 / f.size().leases());
+        }
+        System.out.println("(join: one agent joins after the crash; its planned moves, counted in the lease history,"
+                + " and times from its pod's creation; heap B/lease: the operator's heap after a full GC / leases)");
         System.out.println("(times median/last; writable: first fenced commit by the new holder; visible: listed on its"
                 + " StreamAgent; statuses: " + (TOPIC_MODE ? "each StreamTopic the crashed agent had partitions of shows every"
                 + " partition held again (one time per topic)" : "its PartitionLease shows it")
@@ -407,13 +432,14 @@ public final class AssignBench {
                     show(crashWritable), show(crashVisible), show(crashStatuses), crashApiWrites, bound, api.since(atExpiry));
             System.out.printf("(the crashed session expired at %s, wall clock, to read the operator log against)%n", expiry);
             System.out.printf("largest StreamAgent seen: %d bytes of JSON%n", lists.largestBytes());
+            Join join = join(client, agents, lists);
             informer.close();
             agentInformer.close();
             Publication publication = new Publication(initialWritable, gracefulWritable, gracefulVisible, crashWritable,
                     crashVisible, crashStatuses, crashApiWrites, bound, commitToVisible, lists.largestBytes(), capacity,
                     statusRate);
             return new Figures(size, boot, assign, apiRate, leaderRate, dbRate, heapMb, gracefulMoved, graceful,
-                    crashMoved, crashTotal, afterExpiry, publication);
+                    crashMoved, crashTotal, afterExpiry, publication, join);
         } finally {
             if (agents != null) {
                 agents.close();
@@ -423,6 +449,89 @@ public final class AssignBench {
                 if (!operator.waitFor(20, TimeUnit.SECONDS)) {
                     operator.destroyForcibly();
                 }
+            }
+        }
+    }
+
+    /**
+     * A new agent (pod agent-N, one past the last) joins the group. Done when no planned move has
+     * committed for {@link #JOIN_QUIET}: the operator moves at most its move limit at a time.
+     */
+    Join join(KubernetesClient client, LibraryAgents agents, AgentLists lists) throws Exception {
+        String name = "agent-" + size.agents();
+        Instant j0db = databaseNow();
+        long j0 = System.nanoTime();
+        readyPod(client, size.agents(), library);
+        if (library) {
+            agents.start(name); // waits for the operator to make its StreamAgent from the pod, then registers
+        }
+        long[] last = {-1, System.nanoTime()};
+        waitFor("join settled", Duration.ofMinutes(10), () -> {
+            long moves = plannedMovesSince(j0db)[0];
+            if (moves != last[0]) {
+                last[0] = moves;
+                last[1] = System.nanoTime();
+            }
+            return moves > 0 && System.nanoTime() - last[1] > JOIN_QUIET.toNanos();
+        });
+        long[] m = plannedMovesSince(j0db, name);
+        Duration committed = Duration.ofMillis(m[3]);
+        Map<LeaseKey, Long> mine = lists.heldBy(name);
+        waitFor("join listed", Duration.ofMinutes(2), () -> lists.heldBy(name).size() == heldBy(name));
+        mine = lists.heldBy(name);
+        long listedLast = 0;
+        for (LeaseKey key : mine.keySet()) {
+            listedLast = Math.max(listedLast, lists.listed(key).nanos() - j0);
+        }
+        Duration writable = null;
+        if (library) {
+            Map<LeaseKey, Long> before = new HashMap<>();
+            mine.forEach((k, e) -> before.put(k, e - 1)); // its epochs are the ones to be written
+            Map<LeaseKey, Long> wanted = before;
+            waitFor("join written", Duration.ofMinutes(2), () -> agents.writableAfter(wanted, j0) != null);
+            List<Long> times = agents.writableAfter(wanted, j0);
+            writable = times.isEmpty() ? Duration.ZERO : Duration.ofNanos(times.get(times.size() - 1));
+        }
+        Join join = new Join((int) m[1], (int) (m[0] - m[1]), (int) m[2], mine.size(), committed,
+                Duration.ofNanos(listedLast), writable);
+        System.out.printf("join of %s: %d planned moves to it, %d between the others, %d forced; it holds %d;"
+                + " last move committed %.2f s after its pod was created, listed %.2f s, written %s%n", name,
+                join.toNewAgent(), join.betweenOthers(), join.forced(), join.newAgentHolds(), secs(committed),
+                secs(join.listed()), writable == null ? "-" : String.format("%.2f s", secs(writable)));
+        return join;
+    }
+
+    static final Duration JOIN_QUIET = Duration.ofSeconds(10);
+
+    Instant databaseNow() throws SQLException {
+        try (Connection c = DriverManager.getConnection(dbUrl); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT clock_timestamp()")) {
+            rs.next();
+            return rs.getTimestamp(1).toInstant();
+        }
+    }
+
+    /** Planned moves committed since {@code t} (database clock): all. */
+    long[] plannedMovesSince(Instant t) throws SQLException {
+        return plannedMovesSince(t, "");
+    }
+
+    /**
+     * Planned moves committed since {@code t}: {all, to {@code agent}, forced, milliseconds from
+     * {@code t} to the last}.
+     */
+    long[] plannedMovesSince(Instant t, String agent) throws SQLException {
+        try (Connection c = DriverManager.getConnection(dbUrl);
+             java.sql.PreparedStatement ps = c.prepareStatement("SELECT count(*), count(*) FILTER (WHERE to_holder = ?),"
+                     + " count(*) FILTER (WHERE reason = 'HandoffForced'),"
+                     + " coalesce(extract(epoch FROM max(at) - ?) * 1000, 0)::bigint"
+                     + " FROM lease_history WHERE at >= ? AND reason IN ('Handoff', 'HandoffForced', 'Moved')")) {
+            ps.setString(1, agent);
+            ps.setTimestamp(2, Timestamp.from(t));
+            ps.setTimestamp(3, Timestamp.from(t));
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return new long[] {rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getLong(4)};
             }
         }
     }
@@ -466,7 +575,7 @@ public final class AssignBench {
                 "-Dquarkus.profile=bench",
                 "-Dquarkus.http.port=0",
                 "-Dstreamhouse.db.url=" + dbUrl,
-                "-Dstreamhouse.db.require-durable=false", // a local PostgreSQL with fsync off
+                "-Dstreamhouse.db.require-durable=" + "on".equals(FSYNC),
                 "-Dstreamhouse.cluster-check.enabled=false",
                 "-Dstreamhouse.agent.session-timeout=" + SESSION_TIMEOUT.toSeconds() + "s",
                 // Each StreamAgent publication's timing (waited, read, write) and each group plan's

@@ -38,11 +38,13 @@ import org.flywaydb.core.Flyway;
  *
  * <p>Each agent writes on threads of its own, {@link #WRITERS_PER_AGENT} of them (as a process
  * would, with its own connection pool: an agent that learns 120 partitions starts writing all
- * of them at once, not behind every other agent's writes). They share one HikariCP pool: one
- * connection per client's channel, and up to {@link #WRITE_CONNECTIONS} more for every client's
- * renewals, looks, handoff releases and fenced writes. A crash cuts one agent off the database
- * (its renewals and writes fail, so its session expires, as a dead process's would); a graceful
- * stop is {@link LeaseClient#close()}.
+ * of them at once, not behind every other agent's writes). The fenced writes of all agents share
+ * one HikariCP pool of {@link #WRITE_CONNECTIONS}; the sessions' own traffic (channels, renewals,
+ * looks, handoff releases) another, given to each client as its session DataSource: one
+ * connection per channel and {@link #SESSION_CONNECTIONS} more, so that, as in separate processes
+ * each with its own pool, no renewal waits for a connection behind the writes of a hundred
+ * agents. A crash cuts one agent off the database (its renewals and writes fail, so its session
+ * expires, as a dead process's would); a graceful stop is {@link LeaseClient#close()}.
  */
 final class LibraryAgents implements AutoCloseable {
 
@@ -53,15 +55,18 @@ final class LibraryAgents implements AutoCloseable {
     private final KubernetesClient client;
     private final String namespace;
     private final HikariDataSource pool;
+    private final HikariDataSource sessionPool;
     private final Map<String, LeaseClient> clients = new ConcurrentHashMap<>();
-    private final Map<String, CuttableDataSource> sources = new ConcurrentHashMap<>();
+    private final Map<String, List<CuttableDataSource>> sources = new ConcurrentHashMap<>();
     private final Map<LeaseKey, FirstWrite> writes = new ConcurrentHashMap<>();
     /** When each lease's holder learned it (the library's acquired call), at the latest epoch seen. */
     private final Map<LeaseKey, FirstWrite> learned = new ConcurrentHashMap<>();
     /** Writer threads per agent (BENCH_WRITERS_PER_AGENT, default 4). */
     static final int WRITERS_PER_AGENT = Integer.parseInt(System.getenv().getOrDefault("BENCH_WRITERS_PER_AGENT", "4"));
-    /** Connections beyond the channels' (BENCH_WRITE_CONNECTIONS, default 48). */
+    /** Connections for every agent's fenced writes (BENCH_WRITE_CONNECTIONS, default 48). */
     static final int WRITE_CONNECTIONS = Integer.parseInt(System.getenv().getOrDefault("BENCH_WRITE_CONNECTIONS", "48"));
+    /** Connections for every agent's renewals and looks, beyond one per channel (BENCH_SESSION_CONNECTIONS, default 16). */
+    static final int SESSION_CONNECTIONS = Integer.parseInt(System.getenv().getOrDefault("BENCH_SESSION_CONNECTIONS", "16"));
     private final Map<String, ScheduledExecutorService> writers = new ConcurrentHashMap<>();
     final LongAdder committed = new LongAdder();
     final LongAdder refused = new LongAdder();
@@ -72,9 +77,14 @@ final class LibraryAgents implements AutoCloseable {
         this.namespace = namespace;
         HikariConfig config = new HikariConfig();
         config.setJdbcUrl(dbUrl);
-        config.setMaximumPoolSize(agents + WRITE_CONNECTIONS);
-        config.setPoolName("bench-agents");
+        config.setMaximumPoolSize(WRITE_CONNECTIONS);
+        config.setPoolName("bench-agent-writes");
         this.pool = new HikariDataSource(config);
+        HikariConfig sessions = new HikariConfig();
+        sessions.setJdbcUrl(dbUrl);
+        sessions.setMaximumPoolSize(agents + 1 + SESSION_CONNECTIONS); // + 1: an agent that joins later
+        sessions.setPoolName("bench-agent-sessions");
+        this.sessionPool = new HikariDataSource(sessions);
         migrate(pool, operatorJar); // the schema exists at a cold start of the operator (it made it before)
         try (Connection c = pool.getConnection(); Statement st = c.createStatement()) {
             st.execute("CREATE TABLE IF NOT EXISTS bench_write (topic text, partition int, epoch bigint, agent text)");
@@ -101,9 +111,11 @@ final class LibraryAgents implements AutoCloseable {
     /** Starts the agent of StreamAgent {@code name} (it must exist): registers its session and listens. */
     void start(String name) {
         CuttableDataSource source = new CuttableDataSource(pool);
-        sources.put(name, source);
+        CuttableDataSource sessionSource = new CuttableDataSource(sessionPool);
+        sources.put(name, List.of(source, sessionSource));
         writers.put(name, Executors.newScheduledThreadPool(WRITERS_PER_AGENT));
         LeaseClient c = LeaseClient.builder(AgentIdentity.of(namespace, name), client, source)
+                .sessionDataSource(sessionSource)
                 .startTimeout(Duration.ofMinutes(2)).listener(new Writer(name)).build();
         clients.put(name, c);
         c.start();
@@ -116,7 +128,7 @@ final class LibraryAgents implements AutoCloseable {
 
     /** A crash: the agent can no longer reach the database; its session expires after its timeout. */
     void crash(String name) {
-        sources.get(name).cut.set(true);
+        sources.get(name).forEach(s -> s.cut.set(true));
     }
 
     /** The first commit at its current epoch of each lease, as far as seen. */
@@ -212,5 +224,6 @@ final class LibraryAgents implements AutoCloseable {
         });
         writers.values().forEach(ScheduledExecutorService::shutdownNow);
         pool.close();
+        sessionPool.close();
     }
 }
