@@ -356,6 +356,22 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
             // agents judged first and be moved again one handoff at a time. Failovers never wait.
             free = List.of();
             recheck = earliest(recheck, GroupPlanner.DEBOUNCE);
+        } else if (!free.isEmpty() && rows.containsKey(free.get(0).key())) {
+            // Released rows (an agent stopped gracefully and gave up everything): the free rows of
+            // every topic of the group go in one transaction, as a crash's do, led by the first
+            // topic to get here. Rows not made yet (a new topic) stay with their own topic.
+            Map<AgentId, AgentView> planViews = views;
+            batches.run(namespaced(resource, applied.group()) + "/free",
+                    () -> assignGroupFree(namespace, applied.group(), planned.plan(), planViews), () -> 0);
+            rows.clear();
+            for (Lease row : store.leasesOf(applied.topic())) {
+                rows.put(row.key(), row);
+                planner.observed(row.key(), row.holder(), row.holderLive(), row.epoch());
+            }
+            decisions = TopicAssignment.decide(owned, rows, planned.plan().target(), views,
+                    v -> endedSessions.over(v.id(), v.sessionEpoch()),
+                    row -> failoverWait(resource, row.holder(), holderWaits) != null, moves::inFlight);
+            free = decisions.free();
         }
         int moved = acquire(decisions.failovers(), LeaseFailover.REASON, rows)
                 + acquire(free, LeaseFailover.ASSIGNED, rows)
@@ -438,6 +454,55 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         }
         LOG.infof("failover of %s (session %d): %d partition(s) of %d topic(s) of %s/%s moved in one batch (%d ms)",
                 holder, session, moved, touched.size(), namespace, group, (System.nanoTime() - started) / 1_000_000);
+        touched.forEach(this::nudgeTopic); // their statuses
+        return moved;
+    }
+
+    /**
+     * Gives every free row of the StreamTopics of {@code namespace}/{@code group} to its planned
+     * agent in one compare-and-swap batch (up to {@link LeaseFailover#MAX_BATCH} per transaction),
+     * so that after a graceful stop each new holder is told once and reads its leases once, not
+     * once per topic. Partitions kept by a PartitionLease, beyond a topic's applied count, or that
+     * the plan sends nowhere live are left to their topic's own reconcile. Returns how many moved.
+     */
+    private int assignGroupFree(String namespace, String group, Assigner.Plan plan, Map<AgentId, AgentView> views) {
+        long started = System.nanoTime();
+        Map<String, Applied> groupTopics = new HashMap<>();
+        for (StreamTopic t : topics.byIndex(BY_GROUP, namespace + "/" + group)) {
+            Applied a = applied(t);
+            if (a.valid() && a.group().equals(group) && owner(a.topic()).filter(o -> Resources.same(o, t)).isPresent()) {
+                groupTopics.put(a.topic(), a);
+            }
+        }
+        Map<String, Set<LeaseKey>> keptByLeases = new HashMap<>();
+        Set<String> touched = new HashSet<>();
+        List<AcquireRequest> requests = new ArrayList<>();
+        for (Lease row : store.freeLeasesOf(groupTopics.keySet())) {
+            LeaseKey key = row.key();
+            if (moves.inFlight(key)) {
+                continue; // released for a planned move: its topic completes it as a handoff
+            }
+            if (key.partition() >= groupTopics.get(key.topic()).partitions() || keptByLeases.computeIfAbsent(key.topic(),
+                    t -> planning.partitionLeases().owned(t).keySet()).contains(key)) {
+                continue;
+            }
+            AgentId to = plan.target().get(key);
+            AgentView view = to == null ? null : views.get(to);
+            if (view == null || !view.acceptsLeases() || endedSessions.over(view.id(), view.sessionEpoch())) {
+                continue;
+            }
+            requests.add(AcquireRequest.ifFree(key, view.id(), view.sessionEpoch()));
+            touched.add(key.topic());
+        }
+        if (requests.isEmpty()) {
+            return 0;
+        }
+        int moved = acquire(requests, LeaseFailover.ASSIGNED, new HashMap<>());
+        if (moved > 0) {
+            statusBudget.batchCommitted();
+        }
+        LOG.infof("%d free partition(s) of %d topic(s) of %s/%s assigned in one batch (%d ms)", moved, touched.size(),
+                namespace, group, (System.nanoTime() - started) / 1_000_000);
         touched.forEach(this::nudgeTopic); // their statuses
         return moved;
     }

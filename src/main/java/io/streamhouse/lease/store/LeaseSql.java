@@ -81,6 +81,9 @@ final class LeaseSql {
 
     static final String LEASES_OF_TOPIC = "SELECT " + LEASE_COLUMNS + " WHERE l.topic = ? ORDER BY l.partition";
 
+    static final String FREE_LEASES_OF_TOPICS = "SELECT " + LEASE_COLUMNS
+            + " WHERE l.holder IS NULL AND l.topic = ANY (?) ORDER BY l.topic, l.partition";
+
     static final String RELEASE_PARTITIONS = "SELECT * FROM lease_release_partitions(?, ?::integer[], ?)";
 
     // --- the server's promise about acknowledged commits (Durability) ---

@@ -105,6 +105,12 @@ public interface LeaseStore {
     List<Lease> leasesOf(String topic);
 
     /**
+     * The rows of {@code topics} that nobody holds (released, or never taken since their row was
+     * made), ordered by (topic, partition): one statement for a whole group of topics.
+     */
+    List<Lease> freeLeasesOf(Collection<String> topics);
+
+    /**
      * Gives up the partitions of {@code topic} in {@code partitions} that anyone holds, in one
      * statement, whatever the holder (their owner is gone: a StreamTopic deleted); the rows and
      * their epochs stay. Returns the partitions released.

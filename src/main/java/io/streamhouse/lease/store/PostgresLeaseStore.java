@@ -423,6 +423,19 @@ public final class PostgresLeaseStore implements LeaseStore {
     }
 
     @Override
+    public List<Lease> freeLeasesOf(Collection<String> topics) {
+        String[] names = topics.toArray(String[]::new);
+        for (String topic : names) {
+            Names.topic(topic);
+        }
+        if (names.length == 0) {
+            return List.of();
+        }
+        return query("read free leases of " + names.length + " topics", LeaseSql.FREE_LEASES_OF_TOPICS,
+                ps -> ps.setArray(1, ps.getConnection().createArrayOf("text", names)), PostgresLeaseStore::leases);
+    }
+
+    @Override
     public List<LeaseKey> releasePartitions(String topic, Collection<Integer> partitions, String reason) {
         Names.topic(topic);
         Names.reason(reason);

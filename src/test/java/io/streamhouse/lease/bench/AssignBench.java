@@ -125,7 +125,7 @@ public final class AssignBench {
      * expiry, or from the operator being ready. API writes of the crash are counted from the
      * expiry until the statuses converged, next to the bound (agents touched + leases moved).
      */
-    record Publication(Spread initialWritable, Spread gracefulWritable, Spread gracefulVisible, Spread crashWritable,
+    record Publication(Spread initialLearned, Spread initialWritable, Spread gracefulWritable, Spread gracefulVisible, Spread crashWritable,
                        Spread crashVisible, Spread crashStatuses, long crashApiWrites, long crashBound,
                        Duration commitToVisible, int largestObjectBytes, double serverCapacity, double statusRate) {
     }
@@ -179,12 +179,13 @@ public final class AssignBench {
     }
 
     static void printPublication(List<Figures> figures) {
-        System.out.printf("%-30s %14s %14s %14s %14s %14s %14s %16s %10s %9s %14s%n", "size", "init writable",
-                "stop writable", "stop visible", "crash writable", "crash visible", "crash statuses", "crash API wr",
+        System.out.printf("%-30s %14s %14s %14s %14s %14s %14s %14s %16s %10s %9s %14s%n", "size", "init learned",
+                "init writable", "stop writable", "stop visible", "crash writable", "crash visible", "crash statuses", "crash API wr",
                 "commit>ag", "object", "status wr/s");
         for (Figures f : figures) {
             Publication p = f.publication();
-            System.out.printf("%-30s %14s %14s %14s %14s %14s %14s %16s %9.2fs %7dKB %14s%n", f.size(), show(p.initialWritable()),
+            System.out.printf("%-30s %14s %14s %14s %14s %14s %14s %14s %16s %9.2fs %7dKB %14s%n", f.size(),
+                    show(p.initialLearned()), show(p.initialWritable()),
                     show(p.gracefulWritable()), show(p.gracefulVisible()), show(p.crashWritable()), show(p.crashVisible()),
                     show(p.crashStatuses()), p.crashApiWrites() + " (<=" + p.crashBound() + ")",
                     p.commitToVisible() == null ? Double.NaN : secs(p.commitToVisible()), p.largestObjectBytes() / 1024,
@@ -201,7 +202,8 @@ public final class AssignBench {
         }
         System.out.println("(join: one agent joins after the crash; its planned moves, counted in the lease history,"
                 + " and times from its pod's creation; heap B/lease: the operator's heap after a full GC / leases)");
-        System.out.println("(times median/last; writable: first fenced commit by the new holder; visible: listed on its"
+        System.out.println("(times median/last; learned: the holder's library told it (its acquired call); writable: first"
+                + " fenced commit by the new holder; visible: listed on its"
                 + " StreamAgent; statuses: " + (TOPIC_MODE ? "each StreamTopic the crashed agent had partitions of shows every"
                 + " partition held again (one time per topic)" : "its PartitionLease shows it")
                 + "; stop from the stop, crash from the session's"
@@ -286,15 +288,18 @@ public final class AssignBench {
             Duration assign = Duration.ofNanos(System.nanoTime() - t0);
             Duration boot = bootTime();
             Spread initialWritable = null;
+            Spread initialLearned = null;
             if (library) {
                 LibraryAgents a = agents;
                 Map<LeaseKey, Long> none = new HashMap<>();
                 allKeys().forEach(k -> none.put(k, 0L));
                 waitFor("all leases written", Duration.ofMinutes(5), () -> a.writableAfter(none, t0) != null);
                 initialWritable = Spread.of(a.writableAfter(none, t0 + boot.toNanos()));
-                System.out.printf("initial assignment: every lease's first fenced commit by its holder %s (median/last)"
-                        + " after the operator was ready; agents' fenced writes so far: %d committed, %d refused or"
-                        + " failed (retried while still held)%n", initialWritable, a.committed.sum(), a.refused.sum());
+                initialLearned = Spread.of(a.learnedAfter(none, t0 + boot.toNanos()));
+                System.out.printf("initial assignment: every lease learned by its holder %s, first fenced commit by its"
+                        + " holder %s (median/last) after the operator was ready; agents' fenced writes so far: %d"
+                        + " committed, %d refused or failed (retried while still held)%n", initialLearned,
+                        initialWritable, a.committed.sum(), a.refused.sum());
             }
             long initialWrites = api.writes() - writesBefore;
             System.out.printf("initial assignment: all %d leases Held %.1f s after the operator process started"
@@ -435,7 +440,7 @@ public final class AssignBench {
             Join join = join(client, agents, lists);
             informer.close();
             agentInformer.close();
-            Publication publication = new Publication(initialWritable, gracefulWritable, gracefulVisible, crashWritable,
+            Publication publication = new Publication(initialLearned, initialWritable, gracefulWritable, gracefulVisible, crashWritable,
                     crashVisible, crashStatuses, crashApiWrites, bound, commitToVisible, lists.largestBytes(), capacity,
                     statusRate);
             return new Figures(size, boot, assign, apiRate, leaderRate, dbRate, heapMb, gracefulMoved, graceful,

@@ -274,6 +274,43 @@ class StreamTopicOperatorTest extends OperatorTestSupport {
                         store.history(onCrashing.get(0)).get(store.history(onCrashing.get(0)).size() - 1).at());
     }
 
+    /**
+     * An agent that stops gracefully releases everything in one transaction; its partitions of
+     * every topic of the group are then assigned in one transaction too (each new holder told and
+     * reading its leases once): every Assigned entry after the stop carries the same transaction
+     * time. Per-topic batches would leave one time per topic.
+     */
+    @Test
+    void aStoppedAgentsPartitionsOfSeveralTopicsAreAssignedInOneTransaction() {
+        createAgent("b");
+        awaitAgentReady("b");
+        io.streamhouse.lease.store.Session leaving = store.register(
+                new AgentRegistration(AgentId.of(id("leaving")), "g1", "", "", Duration.ofSeconds(30)));
+        StreamAgent agent = Fixtures.agent(ns, "leaving", id("leaving"), "g1");
+        agent.getSpec().setSessionKeeper(SessionKeeper.Agent);
+        client.resource(agent).create();
+        awaitAgentReady("leaving");
+        List<String> names = List.of("orders", "payments", "refunds");
+        for (String name : names) {
+            client.resource(Fixtures.topic(ns, name, name + "-" + ns, 4, "g1")).create();
+        }
+        for (String name : names) {
+            awaitHeld(name, 4);
+        }
+        List<LeaseKey> onLeaving = names.stream().flatMap(n -> store.leasesOf(n + "-" + ns).stream())
+                .filter(l -> l.holder().equals(AgentId.of(id("leaving")))).map(Lease::key).toList();
+        assertThat(onLeaving).as("the leaving agent's share of three topics").hasSize(6);
+
+        assertThat(store.shutdown(AgentId.of(id("leaving")), leaving.sessionEpoch(), "Shutdown")).hasSize(6);
+
+        eventually().untilAsserted(() -> assertThat(onLeaving).allSatisfy(k ->
+                assertThat(store.lease(k).orElseThrow().holder()).isEqualTo(AgentId.of(id("b")))));
+        assertThat(onLeaving.stream().map(k -> store.history(k).get(store.history(k).size() - 1)).toList())
+                .allSatisfy(h -> assertThat(h.reason()).isEqualTo("Assigned"))
+                .extracting(io.streamhouse.lease.store.HistoryEntry::at).as("one transaction time").containsOnly(
+                        store.history(onLeaving.get(0)).get(store.history(onLeaving.get(0)).size() - 1).at());
+    }
+
     @jakarta.inject.Inject
     javax.sql.DataSource dataSource;
 

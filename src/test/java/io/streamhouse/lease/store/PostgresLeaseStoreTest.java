@@ -366,6 +366,26 @@ class PostgresLeaseStoreTest {
         }
 
         @Test
+        void freeLeasesOfTopicsAreTheReleasedRowsOfThoseTopicsOnly() {
+            Session sa = register(a);
+            LeaseKey x0 = LeaseKey.of("free-x", 0);
+            LeaseKey x1 = LeaseKey.of("free-x", 1);
+            LeaseKey y0 = LeaseKey.of("free-y", 0);
+            LeaseKey z0 = LeaseKey.of("free-z", 0);
+            for (LeaseKey key : List.of(x0, x1, y0, z0)) {
+                store.acquire(AcquireRequest.ifFree(key, a, sa.sessionEpoch()), "Assigned");
+            }
+            store.release(x1, a, sa.sessionEpoch(), 1, "Released");
+            store.release(y0, a, sa.sessionEpoch(), 1, "Released");
+            store.release(z0, a, sa.sessionEpoch(), 1, "Released");
+
+            assertThat(store.freeLeasesOf(List.of("free-x", "free-y"))).extracting(Lease::key).containsExactly(x1, y0);
+            assertThat(store.freeLeasesOf(List.of("free-x", "free-y"))).allSatisfy(l -> assertThat(l.epoch()).isEqualTo(1));
+            assertThat(store.freeLeasesOf(List.of())).isEmpty();
+            assertThatThrownBy(() -> store.freeLeasesOf(List.of("bad topic"))).isInstanceOf(IllegalArgumentException.class);
+        }
+
+        @Test
         void theHolderReleasesAtItsEpochAndTheNextHolderGetsEpochPlusOne() {
             Session sa = register(a);
             Session sb = register(b);
