@@ -72,6 +72,11 @@ final class LeaseMoves {
         return slots.current(key).isPresent();
     }
 
+    /** The agent a move of {@code key} in flight goes to. */
+    Optional<AgentId> target(LeaseKey key) {
+        return slots.current(key).map(MoveLimiter.Move::target);
+    }
+
     /** Ends the move of {@code key}, if any; returns the leases that waited for a slot, to be nudged. */
     List<ResourceID> finish(LeaseKey key) {
         return slots.finish(key);

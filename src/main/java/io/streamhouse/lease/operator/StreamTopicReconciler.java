@@ -356,10 +356,12 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
             // agents judged first and be moved again one handoff at a time. Failovers never wait.
             free = List.of();
             recheck = earliest(recheck, GroupPlanner.DEBOUNCE);
-        } else if (!free.isEmpty() && rows.containsKey(free.get(0).key())) {
-            // Released rows (an agent stopped gracefully and gave up everything): the free rows of
-            // every topic of the group go in one transaction, as a crash's do, led by the first
-            // topic to get here. Rows not made yet (a new topic) stay with their own topic.
+        } else if (!free.isEmpty()) {
+            // Free partitions (a first assignment, an agent that stopped gracefully and gave up
+            // everything, a topic grown): those of every topic of the group go out together, in
+            // one plan and as few transactions as possible, as a crash's do, led by the first
+            // topic to get here. Per-topic batches would tell each new holder once per topic and,
+            // with plans computed between them, leave the group unbalanced for moves to fix.
             Map<AgentId, AgentView> planViews = views;
             batches.run(namespaced(resource, applied.group()) + "/free",
                     () -> assignGroupFree(namespace, applied.group(), planned.plan(), planViews), () -> 0);
@@ -459,32 +461,30 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
     }
 
     /**
-     * Gives every free row of the StreamTopics of {@code namespace}/{@code group} to its planned
-     * agent in one compare-and-swap batch (up to {@link LeaseFailover#MAX_BATCH} per transaction),
-     * so that after a graceful stop each new holder is told once and reads its leases once, not
-     * once per topic. Partitions kept by a PartitionLease, beyond a topic's applied count, or that
-     * the plan sends nowhere live are left to their topic's own reconcile. Returns how many moved.
+     * Gives every unheld partition of the StreamTopics of {@code namespace}/{@code group} (released,
+     * or with no row yet) to its planned agent in one compare-and-swap batch (up to
+     * {@link LeaseFailover#MAX_BATCH} per transaction), so that each new holder is told once and
+     * reads its leases once, not once per topic. Partitions kept by a PartitionLease, of a move in
+     * flight, or that the plan sends nowhere live are left to their topic's own reconcile; so are
+     * topics being deleted. Returns how many moved.
      */
     private int assignGroupFree(String namespace, String group, Assigner.Plan plan, Map<AgentId, AgentView> views) {
         long started = System.nanoTime();
-        Map<String, Applied> groupTopics = new HashMap<>();
+        Map<String, Integer> groupTopics = new HashMap<>();
         for (StreamTopic t : topics.byIndex(BY_GROUP, namespace + "/" + group)) {
             Applied a = applied(t);
-            if (a.valid() && a.group().equals(group) && owner(a.topic()).filter(o -> Resources.same(o, t)).isPresent()) {
-                groupTopics.put(a.topic(), a);
+            if (a.valid() && a.group().equals(group) && t.getMetadata().getDeletionTimestamp() == null
+                    && owner(a.topic()).filter(o -> Resources.same(o, t)).isPresent()) {
+                groupTopics.put(a.topic(), a.partitions());
             }
         }
         Map<String, Set<LeaseKey>> keptByLeases = new HashMap<>();
         Set<String> touched = new HashSet<>();
         List<AcquireRequest> requests = new ArrayList<>();
-        for (Lease row : store.freeLeasesOf(groupTopics.keySet())) {
-            LeaseKey key = row.key();
-            if (moves.inFlight(key)) {
-                continue; // released for a planned move: its topic completes it as a handoff
-            }
-            if (key.partition() >= groupTopics.get(key.topic()).partitions() || keptByLeases.computeIfAbsent(key.topic(),
+        for (LeaseKey key : store.unheldPartitions(groupTopics)) {
+            if (moves.inFlight(key) || keptByLeases.computeIfAbsent(key.topic(),
                     t -> planning.partitionLeases().owned(t).keySet()).contains(key)) {
-                continue;
+                continue; // a move in flight completes as a handoff; a PartitionLease keeps its own
             }
             AgentId to = plan.target().get(key);
             AgentView view = to == null ? null : views.get(to);
@@ -501,7 +501,7 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         if (moved > 0) {
             statusBudget.batchCommitted();
         }
-        LOG.infof("%d free partition(s) of %d topic(s) of %s/%s assigned in one batch (%d ms)", moved, touched.size(),
+        LOG.infof("%d free partition(s) of %d topic(s) of %s/%s assigned together (%d ms)", moved, touched.size(),
                 namespace, group, (System.nanoTime() - started) / 1_000_000);
         touched.forEach(this::nudgeTopic); // their statuses
         return moved;
@@ -631,6 +631,14 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
                 }
                 GroupPlanner.Known known = planner.known(key);
                 AgentId holder = known == null ? null : planHolder(known.holder(), known.live(), views);
+                // A move in flight counts as done: a plan made meanwhile must not send the
+                // partition elsewhere (back to the agent that just released it, which is then
+                // below its share), which would cost a second move.
+                AgentId moving = moves.target(key).orElse(null);
+                AgentView target = moving == null ? null : views.get(moving);
+                if (target != null && target.acceptsLeases()) {
+                    holder = moving;
+                }
                 inputs.add(new Assigner.LeaseInput(key, group, applied.pins().get(p), holder));
             }
         }

@@ -81,8 +81,15 @@ final class LeaseSql {
 
     static final String LEASES_OF_TOPIC = "SELECT " + LEASE_COLUMNS + " WHERE l.topic = ? ORDER BY l.partition";
 
-    static final String FREE_LEASES_OF_TOPICS = "SELECT " + LEASE_COLUMNS
-            + " WHERE l.holder IS NULL AND l.topic = ANY (?) ORDER BY l.topic, l.partition";
+    /** Partitions 0..n-1 of each (topic, n) that nobody holds: rows released, and rows not made yet. */
+    static final String UNHELD_PARTITIONS = """
+            SELECT t.topic, p.partition
+              FROM unnest(?::text[], ?::integer[]) AS t(topic, partitions)
+              CROSS JOIN LATERAL generate_series(0, t.partitions - 1) AS p(partition)
+              LEFT JOIN partition_lease l ON l.topic = t.topic AND l.partition = p.partition
+             WHERE l.holder IS NULL
+             ORDER BY t.topic, p.partition
+            """;
 
     static final String RELEASE_PARTITIONS = "SELECT * FROM lease_release_partitions(?, ?::integer[], ?)";
 

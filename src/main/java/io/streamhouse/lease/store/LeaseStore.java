@@ -4,6 +4,7 @@ import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
 import java.util.Collection;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
@@ -105,10 +106,10 @@ public interface LeaseStore {
     List<Lease> leasesOf(String topic);
 
     /**
-     * The rows of {@code topics} that nobody holds (released, or never taken since their row was
-     * made), ordered by (topic, partition): one statement for a whole group of topics.
+     * The partitions 0..n-1 of each topic (topic to n) that nobody holds: released, or with no
+     * row yet; ordered by (topic, partition). One statement for a whole group of topics.
      */
-    List<Lease> freeLeasesOf(Collection<String> topics);
+    List<LeaseKey> unheldPartitions(Map<String, Integer> partitionsByTopic);
 
     /**
      * Gives up the partitions of {@code topic} in {@code partitions} that anyone holds, in one

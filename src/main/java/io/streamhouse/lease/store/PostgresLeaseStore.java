@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
@@ -423,16 +424,30 @@ public final class PostgresLeaseStore implements LeaseStore {
     }
 
     @Override
-    public List<Lease> freeLeasesOf(Collection<String> topics) {
-        String[] names = topics.toArray(String[]::new);
-        for (String topic : names) {
-            Names.topic(topic);
-        }
-        if (names.length == 0) {
+    public List<LeaseKey> unheldPartitions(Map<String, Integer> partitionsByTopic) {
+        if (partitionsByTopic.isEmpty()) {
             return List.of();
         }
-        return query("read free leases of " + names.length + " topics", LeaseSql.FREE_LEASES_OF_TOPICS,
-                ps -> ps.setArray(1, ps.getConnection().createArrayOf("text", names)), PostgresLeaseStore::leases);
+        String[] topics = new String[partitionsByTopic.size()];
+        Integer[] counts = new Integer[topics.length];
+        int i = 0;
+        for (Map.Entry<String, Integer> e : partitionsByTopic.entrySet()) {
+            topics[i] = Names.topic(e.getKey());
+            if (e.getValue() == null || e.getValue() < 0) {
+                throw new IllegalArgumentException("partitions of topic " + e.getKey() + " must be >= 0, got " + e.getValue());
+            }
+            counts[i++] = e.getValue();
+        }
+        return query("read unheld partitions of " + topics.length + " topics", LeaseSql.UNHELD_PARTITIONS, ps -> {
+            ps.setArray(1, ps.getConnection().createArrayOf("text", topics));
+            ps.setArray(2, ps.getConnection().createArrayOf("integer", counts));
+        }, rs -> {
+            List<LeaseKey> keys = new ArrayList<>();
+            while (rs.next()) {
+                keys.add(new LeaseKey(rs.getString(1), rs.getInt(2)));
+            }
+            return keys;
+        });
     }
 
     @Override

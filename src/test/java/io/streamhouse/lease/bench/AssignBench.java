@@ -497,6 +497,8 @@ public final class AssignBench {
             List<Long> times = agents.writableAfter(wanted, j0);
             writable = times.isEmpty() ? Duration.ZERO : Duration.ofNanos(times.get(times.size() - 1));
         }
+        System.out.printf("handoffs so far that went back to the agent that had just released the partition: %d%n",
+                handoffsBack());
         Join join = new Join((int) m[1], (int) (m[0] - m[1]), (int) m[2], mine.size(), committed,
                 Duration.ofNanos(listedLast), writable);
         System.out.printf("join of %s: %d planned moves to it, %d between the others, %d forced; it holds %d;"
@@ -507,6 +509,17 @@ public final class AssignBench {
     }
 
     static final Duration JOIN_QUIET = Duration.ofSeconds(10);
+
+    /** Handoffs whose new holder is the agent that released the partition for it: a wasted move. */
+    long handoffsBack() throws SQLException {
+        try (Connection c = DriverManager.getConnection(dbUrl); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT count(*) FROM lease_history h JOIN lease_history r"
+                     + " ON r.topic = h.topic AND r.partition = h.partition AND r.epoch = h.epoch - 1"
+                     + " AND r.reason = 'HandedOff' WHERE h.reason = 'Handoff' AND h.to_holder = r.from_holder")) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
 
     Instant databaseNow() throws SQLException {
         try (Connection c = DriverManager.getConnection(dbUrl); Statement st = c.createStatement();

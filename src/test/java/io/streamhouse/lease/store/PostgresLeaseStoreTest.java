@@ -21,6 +21,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.BeforeEach;
@@ -366,7 +367,7 @@ class PostgresLeaseStoreTest {
         }
 
         @Test
-        void freeLeasesOfTopicsAreTheReleasedRowsOfThoseTopicsOnly() {
+        void unheldPartitionsAreTheReleasedAndTheMissingOnesOfThoseTopicsOnly() {
             Session sa = register(a);
             LeaseKey x0 = LeaseKey.of("free-x", 0);
             LeaseKey x1 = LeaseKey.of("free-x", 1);
@@ -376,13 +377,15 @@ class PostgresLeaseStoreTest {
                 store.acquire(AcquireRequest.ifFree(key, a, sa.sessionEpoch()), "Assigned");
             }
             store.release(x1, a, sa.sessionEpoch(), 1, "Released");
-            store.release(y0, a, sa.sessionEpoch(), 1, "Released");
             store.release(z0, a, sa.sessionEpoch(), 1, "Released");
 
-            assertThat(store.freeLeasesOf(List.of("free-x", "free-y"))).extracting(Lease::key).containsExactly(x1, y0);
-            assertThat(store.freeLeasesOf(List.of("free-x", "free-y"))).allSatisfy(l -> assertThat(l.epoch()).isEqualTo(1));
-            assertThat(store.freeLeasesOf(List.of())).isEmpty();
-            assertThatThrownBy(() -> store.freeLeasesOf(List.of("bad topic"))).isInstanceOf(IllegalArgumentException.class);
+            Map<String, Integer> topics = new java.util.LinkedHashMap<>();
+            topics.put("free-y", 2); // partition 1 has no row yet
+            topics.put("free-x", 3); // 1 released, 2 has no row yet
+            assertThat(store.unheldPartitions(topics)).containsExactly(x1, LeaseKey.of("free-x", 2), LeaseKey.of("free-y", 1));
+            assertThat(store.unheldPartitions(Map.of("free-x", 0))).isEmpty();
+            assertThat(store.unheldPartitions(Map.of())).isEmpty();
+            assertThatThrownBy(() -> store.unheldPartitions(Map.of("bad topic", 1))).isInstanceOf(IllegalArgumentException.class);
         }
 
         @Test
