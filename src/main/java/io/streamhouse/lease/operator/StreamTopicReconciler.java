@@ -350,10 +350,12 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
 
         Duration recheck = planned.upToDate() ? null : GroupPlanner.DEBOUNCE;
         List<AcquireRequest> free = decisions.free();
-        if (!free.isEmpty() && settling(namespace, applied.group())) {
-            // An agent of the group has not been looked at yet (the operator just started, or it
-            // was just applied): free partitions wait for it, a moment, rather than go to the
-            // agents judged first and be moved again one handoff at a time. Failovers never wait.
+        if (!free.isEmpty() && (!planned.upToDate() || settling(namespace, applied.group()))) {
+            // The plan is older than the last change of the agents or leases (it is recomputed
+            // after the debounce), or an agent of the group has not been looked at yet (the
+            // operator just started, or it was just applied): free partitions wait, a moment,
+            // rather than go where a plan that does not count every agent sends them and be moved
+            // again one handoff at a time. Failovers never wait.
             free = List.of();
             recheck = earliest(recheck, GroupPlanner.DEBOUNCE);
         } else if (!free.isEmpty()) {
@@ -497,12 +499,18 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         if (requests.isEmpty()) {
             return 0;
         }
+        // Which agents the plan could use, as the StreamAgents said when it was made (an agent not
+        // Ready then gets its share later, by planned moves).
+        Map<String, Long> phases = new java.util.TreeMap<>();
+        agents.list(namespace, a -> a.getSpec() != null && group.equals(a.getSpec().groupOrDefault())).forEach(a -> phases.merge(
+                a.getStatus() == null || a.getStatus().getPhase() == null ? "none"
+                        : a.getStatus().getPhase() + "/" + AgentStatuses.readyReason(a.getStatus()), 1L, Long::sum));
         int moved = acquire(requests, LeaseFailover.ASSIGNED, new HashMap<>());
         if (moved > 0) {
             statusBudget.batchCommitted();
         }
-        LOG.infof("%d free partition(s) of %d topic(s) of %s/%s assigned together (%d ms)", moved, touched.size(),
-                namespace, group, (System.nanoTime() - started) / 1_000_000);
+        LOG.infof("%d free partition(s) of %d topic(s) of %s/%s assigned together (%d ms); agents by phase: %s", moved,
+                touched.size(), namespace, group, (System.nanoTime() - started) / 1_000_000, phases);
         touched.forEach(this::nudgeTopic); // their statuses
         return moved;
     }
