@@ -391,6 +391,11 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
             }
         }
         recheck = earliest(recheck, move(resource, decisions.moves(), views, rows, now));
+        if (LOG.isDebugEnabled() && (!decisions.moves().isEmpty() || !decisions.unplaced().isEmpty())) {
+            LOG.debugf("%s/%s: %d planned move(s), %d partition(s) unplaced, plan %s", namespace,
+                    resource.getMetadata().getName(), decisions.moves().size(), decisions.unplaced().size(),
+                    planned.upToDate() ? "up to date" : "being recomputed");
+        }
         if (moved > 0) {
             statusBudget.batchCommitted();
             LOG.debugf("%s/%s: %d partition(s) of %s acquired (%d failed over, %d free, %d handed off)", namespace,

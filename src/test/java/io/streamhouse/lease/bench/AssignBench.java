@@ -155,6 +155,7 @@ public final class AssignBench {
                 Figures f = new AssignBench(size, pg.jdbcUrl(db), jar, realApi, library).run();
                 all.add(f);
                 print(List.of(f));
+                printPublication(List.of(f)); // each size's rows as soon as it ends (a long run may be stopped)
             }
         }
         System.out.println();
