@@ -6,10 +6,12 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -29,7 +31,8 @@ import java.util.TreeMap;
  *       then to the one whose zone has the fewest partitions of that lease's topic, then the least
  *       loaded per unit of weight, then the lowest id;</li>
  *   <li>finally agents below {@code floor(share)} (a newcomer) take leases from agents above
- *       theirs, so a join moves about {@code L / (N + 1)} leases and no more.</li>
+ *       theirs, so a join moves about {@code L / (N + 1)} leases and no more; a donor gives a lease
+ *       of a topic the newcomer holds fewest of, so its share comes from many topics.</li>
  * </ol>
  */
 public final class Assigner {
@@ -333,13 +336,23 @@ public final class Assigner {
                     open.add(lease);
                 }
             }
-            // Keep what may stay, within the bound.
+            // Keep what may stay, within the bound; a holder above it gives up leases of the
+            // topics it holds most of, so that what moves (to a newcomer, say) spans many topics.
+            Map<Integer, List<LeaseKey>> byHolder = new HashMap<>();
+            for (LeaseInput lease : open) {
+                Integer at = lease.holder() == null ? null : index.get(lease.holder());
+                if (at != null) {
+                    byHolder.computeIfAbsent(at, h -> new ArrayList<>()).add(lease.key());
+                }
+            }
+            Set<LeaseKey> givenUp = new HashSet<>();
+            byHolder.forEach((at, keys) -> givenUp.addAll(givenUp(eligible.get(at).id(), keys, ceiling[at] - load[at])));
             List<LeaseInput> toPlace = new ArrayList<>();
             for (LeaseInput lease : open) {
                 AgentId holder = lease.holder();
                 Integer at = holder == null ? null : index.get(holder);
                 AgentInput holderInput = holder == null ? null : agentsById.get(holder);
-                if (at != null && load[at] < ceiling[at]) {
+                if (at != null && !givenUp.contains(lease.key()) && load[at] < ceiling[at]) {
                     place(lease, at);
                 } else if (holderInput != null && holderInput.group().equals(lease.group())
                         && !holderInput.accepts() && holderInput.keeps()) {
@@ -351,6 +364,40 @@ public final class Assigner {
             placeAll(toPlace);
             topUpNewcomers();
             target.putAll(chosen);
+        }
+
+        /**
+         * Which of {@code keys} (held by {@code holder}) it gives up to keep only {@code keep}: one
+         * at a time from the topic it still holds most of (ties: by a hash of holder and topic,
+         * so that holders with the same counts do not all give up the same topics), its last
+         * partition first.
+         */
+        static Set<LeaseKey> givenUp(AgentId holder, List<LeaseKey> keys, int keep) {
+            int shed = keys.size() - Math.max(0, keep);
+            if (shed <= 0) {
+                return Set.of();
+            }
+            Map<String, java.util.ArrayDeque<LeaseKey>> byTopic = new HashMap<>();
+            keys.stream().sorted().forEach(k -> byTopic.computeIfAbsent(k.topic(), t -> new java.util.ArrayDeque<>()).addLast(k));
+            java.util.PriorityQueue<java.util.ArrayDeque<LeaseKey>> most = new java.util.PriorityQueue<>(
+                    Comparator.comparingInt((java.util.ArrayDeque<LeaseKey> d) -> d.size()).reversed()
+                            .thenComparing(d -> tieBreak(holder, d.peekFirst().topic()), Comparator.reverseOrder())
+                            .thenComparing(d -> d.peekFirst().topic(), Comparator.reverseOrder()));
+            most.addAll(byTopic.values());
+            Set<LeaseKey> out = new HashSet<>();
+            while (shed-- > 0) {
+                java.util.ArrayDeque<LeaseKey> topic = most.poll();
+                out.add(topic.pollLast());
+                if (!topic.isEmpty()) {
+                    most.add(topic);
+                }
+            }
+            return out;
+        }
+
+        /** A stable order of topics that differs from holder to holder. */
+        static int tieBreak(AgentId holder, String topic) {
+            return (holder.value() + "/" + topic).hashCode();
         }
 
         /** Step 4: each lease, in the order given, to the best agent for it. */
@@ -434,7 +481,7 @@ public final class Assigner {
             }
             Map<LeaseKey, LeaseInput> byKey = new HashMap<>();
             leases.forEach(l -> byKey.put(l.key(), l));
-            // Each agent's leases in key order, so that a donation is the last of its donor's.
+            // Each agent's leases in key order: ties between donations go to the last of its donor's.
             List<java.util.TreeSet<LeaseKey>> held = new ArrayList<>();
             for (int i = 0; i < load.length; i++) {
                 held.add(new java.util.TreeSet<>());
@@ -446,15 +493,21 @@ public final class Assigner {
                 }
             });
             for (int needy = 0; needy < load.length; needy++) {
+                Map<String, Integer> topicsOfNeedy = new HashMap<>();
+                if (load[needy] < floor[needy]) {
+                    held.get(needy).forEach(k -> topicsOfNeedy.merge(k.topic(), 1, Integer::sum));
+                }
                 while (load[needy] < floor[needy]) {
                     int donor = donor();
-                    LeaseInput taken = donor < 0 ? null : lastUnpinned(held.get(donor), eligible.get(donor).id(), byKey);
+                    LeaseInput taken = donor < 0 ? null
+                            : donation(held.get(donor), eligible.get(donor).id(), byKey, topicsOfNeedy);
                     if (taken == null) {
                         return;
                     }
                     held.get(donor).remove(taken.key());
                     count(taken.key().topic(), donor, -1);
                     held.get(needy).add(taken.key());
+                    topicsOfNeedy.merge(taken.key().topic(), 1, Integer::sum);
                     place(taken, needy);
                 }
             }
@@ -471,16 +524,30 @@ public final class Assigner {
             return donor;
         }
 
-        /** The last lease (in key order) of a donor that is not pinned to it, or null. */
-        private static LeaseInput lastUnpinned(java.util.TreeSet<LeaseKey> keys, AgentId donor,
-                                               Map<LeaseKey, LeaseInput> byKey) {
+        /**
+         * What a donor gives: of its leases not pinned to it, one of a topic the receiver holds
+         * fewest of (so that a newcomer's share comes from many topics, not from the donors' last
+         * topics in key order), the last in key order among those; null when it has none.
+         */
+        private static LeaseInput donation(java.util.TreeSet<LeaseKey> keys, AgentId donor,
+                                           Map<LeaseKey, LeaseInput> byKey, Map<String, Integer> topicsOfReceiver) {
+            LeaseInput best = null;
+            int bestCount = Integer.MAX_VALUE;
             for (LeaseKey key : keys.descendingSet()) {
                 LeaseInput lease = byKey.get(key);
-                if (!donor.equals(lease.pinned())) {
-                    return lease;
+                if (donor.equals(lease.pinned())) {
+                    continue;
+                }
+                int count = topicsOfReceiver.getOrDefault(key.topic(), 0);
+                if (count < bestCount) {
+                    best = lease;
+                    bestCount = count;
+                    if (count == 0) {
+                        break; // none fewer: the last in key order with none of its topic
+                    }
                 }
             }
-            return null;
+            return best;
         }
     }
 }

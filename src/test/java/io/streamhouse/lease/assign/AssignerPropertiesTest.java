@@ -265,6 +265,61 @@ class AssignerPropertiesTest {
         }
     }
 
+    /**
+     * A newcomer's share comes from many topics, not from the last ones in key order: a topic's
+     * partitions stay spread over its agents after a join.
+     */
+    @Test
+    void aJoinTakesItsShareFromManyTopics() {
+        List<LeaseInput> leases = new ArrayList<>();
+        for (int t = 0; t < 20; t++) {
+            for (int p = 0; p < 50; p++) {
+                leases.add(new LeaseInput(LeaseKey.of("topic-" + t, p), "g", null, null));
+            }
+        }
+        List<AgentInput> agents = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            agents.add(new AgentInput(AgentId.of("agent-" + i), "g", "zone-" + i % 3, 1, null, true, true));
+        }
+        Plan before = Assigner.plan(leases, agents);
+        List<AgentInput> joined = new ArrayList<>(agents);
+        joined.add(new AgentInput(AgentId.of("newcomer"), "g", "zone-0", 1, null, true, true));
+
+        Plan after = Assigner.plan(applied(leases, before), joined);
+
+        assertThat(after.moves()).hasSizeBetween(90, 91); // the newcomer's floor(1000 / 11)
+        assertThat(after.moves().stream().map(m -> m.key().topic()).distinct().count())
+                .as("topics the newcomer's share comes from").isGreaterThanOrEqualTo(10);
+    }
+
+    /**
+     * Holders with the same count of every topic (the common case: a balanced group) do not all
+     * give up the same topics to a newcomer: 30 topics of 30 partitions, 10 agents holding 3 of
+     * each; each gives up 8, and the newcomer's 81 come from at least half the topics (from 8
+     * only if ties went by topic name alone).
+     */
+    @Test
+    void holdersWithEqualCountsGiveUpDifferentTopics() {
+        List<LeaseInput> leases = new ArrayList<>();
+        List<AgentInput> agents = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            agents.add(new AgentInput(AgentId.of("agent-" + i), "g", "", 1, null, true, true));
+        }
+        for (int t = 0; t < 30; t++) {
+            for (int p = 0; p < 30; p++) {
+                leases.add(new LeaseInput(LeaseKey.of("topic-" + t, p), "g", null, AgentId.of("agent-" + p % 10)));
+            }
+        }
+        List<AgentInput> joined = new ArrayList<>(agents);
+        joined.add(new AgentInput(AgentId.of("newcomer"), "g", "", 1, null, true, true));
+
+        Plan after = Assigner.plan(leases, joined);
+
+        assertThat(after.moves()).allSatisfy(m -> assertThat(m.to()).isEqualTo(AgentId.of("newcomer"))).hasSizeBetween(81, 82);
+        assertThat(after.moves().stream().map(m -> m.key().topic()).distinct().count())
+                .as("topics the newcomer's share comes from").isGreaterThanOrEqualTo(15);
+    }
+
     @Test
     void afterDeparturesDoesNotAnswerAJoin() {
         AgentId a = AgentId.of("a");

@@ -249,12 +249,36 @@ final class ReferenceAssigner {
                     open.add(lease);
                 }
             }
-            // Keep what may stay, within the bound.
+            // Keep what may stay, within the bound; a holder above it gives up, one at a time,
+            // the last partition of the topic it still holds most of (ties: the greater hash of
+            // holder and topic, then the greater topic).
+            Map<AgentId, List<LeaseKey>> byHolder = new HashMap<>();
+            for (LeaseInput lease : open) {
+                if (lease.holder() != null && load.containsKey(lease.holder())) {
+                    byHolder.computeIfAbsent(lease.holder(), h -> new ArrayList<>()).add(lease.key());
+                }
+            }
+            java.util.Set<LeaseKey> givenUp = new java.util.HashSet<>();
+            byHolder.forEach((holder, keys) -> {
+                List<LeaseKey> left = new ArrayList<>(keys);
+                int shed = left.size() - Math.max(0, ceiling.get(holder) - load.get(holder));
+                while (shed-- > 0) {
+                    Map<String, Integer> counts = new HashMap<>();
+                    left.forEach(k -> counts.merge(k.topic(), 1, Integer::sum));
+                    String topic = counts.keySet().stream().max(Comparator.comparingInt((String t) -> counts.get(t))
+                            .thenComparingInt(t -> (holder.value() + "/" + t).hashCode())
+                            .thenComparing(Comparator.naturalOrder())).orElseThrow();
+                    LeaseKey last = left.stream().filter(k -> k.topic().equals(topic)).max(Comparator.naturalOrder()).orElseThrow();
+                    left.remove(last);
+                    givenUp.add(last);
+                }
+            });
             List<LeaseInput> toPlace = new ArrayList<>();
             for (LeaseInput lease : open) {
                 AgentId holder = lease.holder();
                 AgentInput holderInput = holder == null ? null : agentsById.get(holder);
-                if (holder != null && load.containsKey(holder) && load.get(holder) < ceiling.get(holder)) {
+                if (holder != null && load.containsKey(holder) && !givenUp.contains(lease.key())
+                        && load.get(holder) < ceiling.get(holder)) {
                     place(lease, holder);
                 } else if (holderInput != null && holderInput.group().equals(lease.group())
                         && !holderInput.accepts() && holderInput.keeps()) {
@@ -325,7 +349,7 @@ final class ReferenceAssigner {
             leases.forEach(l -> byKey.put(l.key(), l));
             for (AgentInput needy : eligible) {
                 while (load.get(needy.id()) < floor.get(needy.id())) {
-                    LeaseInput taken = donation(byKey);
+                    LeaseInput taken = donation(byKey, needy.id());
                     if (taken == null) {
                         return;
                     }
@@ -335,8 +359,11 @@ final class ReferenceAssigner {
             }
         }
 
-        /** The last unpinned lease (in key order) of the agent furthest above its floor. */
-        private LeaseInput donation(Map<LeaseKey, LeaseInput> byKey) {
+        /**
+         * Of the agent furthest above its floor, the unpinned lease of a topic {@code receiver}
+         * holds fewest of, the last in key order among those.
+         */
+        private LeaseInput donation(Map<LeaseKey, LeaseInput> byKey, AgentId receiver) {
             AgentId donor = eligible.stream().map(AgentInput::id)
                     .filter(id -> load.get(id) > floor.get(id))
                     .max(Comparator.comparingInt((AgentId id) -> load.get(id) - floor.get(id))
@@ -345,15 +372,25 @@ final class ReferenceAssigner {
             if (donor == null) {
                 return null;
             }
-            LeaseInput last = null;
+            Map<String, Integer> ofReceiver = new HashMap<>();
+            chosen.forEach((key, agent) -> {
+                if (receiver.equals(agent)) {
+                    ofReceiver.merge(key.topic(), 1, Integer::sum);
+                }
+            });
+            LeaseInput best = null;
             for (Map.Entry<LeaseKey, AgentId> e : chosen.entrySet()) {
                 LeaseInput lease = byKey.get(e.getKey());
-                if (donor.equals(e.getValue()) && !donor.equals(lease.pinned())
-                        && (last == null || lease.key().compareTo(last.key()) > 0)) {
-                    last = lease;
+                if (!donor.equals(e.getValue()) || donor.equals(lease.pinned())) {
+                    continue;
+                }
+                int mine = ofReceiver.getOrDefault(lease.key().topic(), 0);
+                int bests = best == null ? Integer.MAX_VALUE : ofReceiver.getOrDefault(best.key().topic(), 0);
+                if (mine < bests || mine == bests && lease.key().compareTo(best.key()) > 0) {
+                    best = lease;
                 }
             }
-            return last;
+            return best;
         }
     }
 }

@@ -502,9 +502,10 @@ public final class AssignBench {
                 handoffsBack());
         Join join = new Join((int) m[1], (int) (m[0] - m[1]), (int) m[2], mine.size(), committed,
                 Duration.ofNanos(listedLast), writable);
-        System.out.printf("join of %s: %d planned moves to it, %d between the others, %d forced; it holds %d;"
-                + " last move committed %.2f s after its pod was created, listed %.2f s, written %s%n", name,
-                join.toNewAgent(), join.betweenOthers(), join.forced(), join.newAgentHolds(), secs(committed),
+        System.out.printf("join of %s: %d planned moves to it, %d between the others, %d forced; it holds %d of %d"
+                + " topics; last move committed %.2f s after its pod was created, listed %.2f s, written %s%n", name,
+                join.toNewAgent(), join.betweenOthers(), join.forced(), join.newAgentHolds(),
+                mine.keySet().stream().map(LeaseKey::topic).distinct().count(), secs(committed),
                 secs(join.listed()), writable == null ? "-" : String.format("%.2f s", secs(writable)));
         return join;
     }
