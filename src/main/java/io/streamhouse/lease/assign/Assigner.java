@@ -26,7 +26,8 @@ import java.util.TreeMap;
  *   <li>pins go to their agent while it is eligible and within its capacity (a pin may exceed
  *       the bound: it is the user's explicit wish);</li>
  *   <li>a lease stays with its holder while the holder may keep it and is within its bound, so
- *       only what must move moves: when an agent leaves, only its leases;</li>
+ *       only what must move moves: when an agent leaves, only its leases; a holder above its
+ *       bound gives up leases of the topics it holds most of;</li>
  *   <li>the rest go, in key order, to an agent below its {@code floor(share)} if there is one,
  *       then to the one whose zone has the fewest partitions of that lease's topic, then the least
  *       loaded per unit of weight, then the lowest id;</li>
