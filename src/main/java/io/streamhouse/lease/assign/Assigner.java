@@ -26,14 +26,15 @@ import java.util.TreeMap;
  *   <li>pins go to their agent while it is eligible and within its capacity (a pin may exceed
  *       the bound: it is the user's explicit wish);</li>
  *   <li>a lease stays with its holder while the holder may keep it and is within its bound, so
- *       only what must move moves: when an agent leaves, only its leases; a holder above its
- *       bound gives up leases of the topics it holds most of;</li>
+ *       only what must move moves: when an agent leaves, only its leases. A holder above its
+ *       bound, or a donor in the last step, gives up its leases of highest rank: a fixed
+ *       pseudo-random order per holder, so that what moves spans many topics and a plan made
+ *       during the moves asks the same;</li>
  *   <li>the rest go, in key order, to an agent below its {@code floor(share)} if there is one,
  *       then to the one whose zone has the fewest partitions of that lease's topic, then the least
  *       loaded per unit of weight, then the lowest id;</li>
  *   <li>finally agents below {@code floor(share)} (a newcomer) take leases from agents above
- *       theirs, so a join moves about {@code L / (N + 1)} leases and no more; a donor gives a lease
- *       of a topic the newcomer holds fewest of, so its share comes from many topics.</li>
+ *       theirs, so a join moves about {@code L / (N + 1)} leases and no more.</li>
  * </ol>
  */
 public final class Assigner {
@@ -368,37 +369,36 @@ public final class Assigner {
         }
 
         /**
-         * Which of {@code keys} (held by {@code holder}) it gives up to keep only {@code keep}: one
-         * at a time from the topic it still holds most of (ties: by a hash of holder and topic,
-         * so that holders with the same counts do not all give up the same topics), its last
-         * partition first.
+         * Which of {@code keys} (held by {@code holder}) it gives up to keep only {@code keep}: its
+         * leases of highest {@link #rank}. A fixed order per holder, so that a plan made while a
+         * holder's first leases are moving away asks the same of it as the plan before (a move
+         * is never redirected half-way), and spread over topics, so that what a newcomer gets
+         * comes from many topics rather than the holders' last ones in key order.
          */
         static Set<LeaseKey> givenUp(AgentId holder, List<LeaseKey> keys, int keep) {
             int shed = keys.size() - Math.max(0, keep);
             if (shed <= 0) {
                 return Set.of();
             }
-            Map<String, java.util.ArrayDeque<LeaseKey>> byTopic = new HashMap<>();
-            keys.stream().sorted().forEach(k -> byTopic.computeIfAbsent(k.topic(), t -> new java.util.ArrayDeque<>()).addLast(k));
-            java.util.PriorityQueue<java.util.ArrayDeque<LeaseKey>> most = new java.util.PriorityQueue<>(
-                    Comparator.comparingInt((java.util.ArrayDeque<LeaseKey> d) -> d.size()).reversed()
-                            .thenComparing(d -> tieBreak(holder, d.peekFirst().topic()), Comparator.reverseOrder())
-                            .thenComparing(d -> d.peekFirst().topic(), Comparator.reverseOrder()));
-            most.addAll(byTopic.values());
-            Set<LeaseKey> out = new HashSet<>();
-            while (shed-- > 0) {
-                java.util.ArrayDeque<LeaseKey> topic = most.poll();
-                out.add(topic.pollLast());
-                if (!topic.isEmpty()) {
-                    most.add(topic);
-                }
-            }
-            return out;
+            List<LeaseKey> ranked = new ArrayList<>(keys);
+            ranked.sort(byRank(holder).reversed());
+            return new HashSet<>(ranked.subList(0, shed));
         }
 
-        /** A stable order of topics that differs from holder to holder. */
-        static int tieBreak(AgentId holder, String topic) {
-            return (holder.value() + "/" + topic).hashCode();
+        /** Leases in increasing {@link #rank} for {@code holder}, ties in key order. */
+        static Comparator<LeaseKey> byRank(AgentId holder) {
+            return Comparator.comparingInt((LeaseKey k) -> rank(holder, k)).thenComparing(Comparator.naturalOrder());
+        }
+
+        /** A pseudo-random but fixed rank of a lease for one holder (a mixed hash of both). */
+        static int rank(AgentId holder, LeaseKey key) {
+            int h = (holder.value().hashCode() * 31 + key.topic().hashCode()) * 31 + key.partition();
+            h ^= h >>> 16;
+            h *= 0x85ebca6b;
+            h ^= h >>> 13;
+            h *= 0xc2b2ae35;
+            h ^= h >>> 16;
+            return h;
         }
 
         /** Step 4: each lease, in the order given, to the best agent for it. */
@@ -482,10 +482,11 @@ public final class Assigner {
             }
             Map<LeaseKey, LeaseInput> byKey = new HashMap<>();
             leases.forEach(l -> byKey.put(l.key(), l));
-            // Each agent's leases in key order: ties between donations go to the last of its donor's.
+            // Each agent's leases in its rank order: a donation is the last of its donor's (the
+            // same fixed order as what a holder above its bound gives up).
             List<java.util.TreeSet<LeaseKey>> held = new ArrayList<>();
             for (int i = 0; i < load.length; i++) {
-                held.add(new java.util.TreeSet<>());
+                held.add(new java.util.TreeSet<>(byRank(eligible.get(i).id())));
             }
             chosen.forEach((key, agent) -> {
                 Integer at = agent == null ? null : index.get(agent);
@@ -494,21 +495,15 @@ public final class Assigner {
                 }
             });
             for (int needy = 0; needy < load.length; needy++) {
-                Map<String, Integer> topicsOfNeedy = new HashMap<>();
-                if (load[needy] < floor[needy]) {
-                    held.get(needy).forEach(k -> topicsOfNeedy.merge(k.topic(), 1, Integer::sum));
-                }
                 while (load[needy] < floor[needy]) {
                     int donor = donor();
-                    LeaseInput taken = donor < 0 ? null
-                            : donation(held.get(donor), eligible.get(donor).id(), byKey, topicsOfNeedy);
+                    LeaseInput taken = donor < 0 ? null : lastUnpinned(held.get(donor), eligible.get(donor).id(), byKey);
                     if (taken == null) {
                         return;
                     }
                     held.get(donor).remove(taken.key());
                     count(taken.key().topic(), donor, -1);
                     held.get(needy).add(taken.key());
-                    topicsOfNeedy.merge(taken.key().topic(), 1, Integer::sum);
                     place(taken, needy);
                 }
             }
@@ -525,30 +520,16 @@ public final class Assigner {
             return donor;
         }
 
-        /**
-         * What a donor gives: of its leases not pinned to it, one of a topic the receiver holds
-         * fewest of (so that a newcomer's share comes from many topics, not from the donors' last
-         * topics in key order), the last in key order among those; null when it has none.
-         */
-        private static LeaseInput donation(java.util.TreeSet<LeaseKey> keys, AgentId donor,
-                                           Map<LeaseKey, LeaseInput> byKey, Map<String, Integer> topicsOfReceiver) {
-            LeaseInput best = null;
-            int bestCount = Integer.MAX_VALUE;
+        /** The last lease (in its donor's rank order) of a donor that is not pinned to it, or null. */
+        private static LeaseInput lastUnpinned(java.util.TreeSet<LeaseKey> keys, AgentId donor,
+                                               Map<LeaseKey, LeaseInput> byKey) {
             for (LeaseKey key : keys.descendingSet()) {
                 LeaseInput lease = byKey.get(key);
-                if (donor.equals(lease.pinned())) {
-                    continue;
-                }
-                int count = topicsOfReceiver.getOrDefault(key.topic(), 0);
-                if (count < bestCount) {
-                    best = lease;
-                    bestCount = count;
-                    if (count == 0) {
-                        break; // none fewer: the last in key order with none of its topic
-                    }
+                if (!donor.equals(lease.pinned())) {
+                    return lease;
                 }
             }
-            return best;
+            return null;
         }
     }
 }

@@ -190,6 +190,30 @@ class AssignerPropertiesTest {
         });
     }
 
+    /**
+     * A plan made while a join's moves are half done (done or in flight, which the operator counts
+     * as done) asks for the same: no move is redirected, none sent back, whichever half is done.
+     */
+    @Test
+    void aPlanMadeHalfwayThroughAJoinAsksForTheSameMoves() {
+        forAll(new Shape(false, false, false, false, false, false), c -> {
+            Plan before = Assigner.plan(c.leases(), c.agents());
+            List<AgentInput> joined = new ArrayList<>(c.agents());
+            joined.add(new AgentInput(AgentId.of("newcomer"), "g", "zone-0", 1, null, true, true));
+            Plan after = Assigner.plan(applied(c.leases(), before), joined);
+            List<Assigner.Move> moves = new ArrayList<>(after.moves());
+            Collections.shuffle(moves, new Random(c.seed()));
+            Map<LeaseKey, AgentId> halfDone = new HashMap<>(before.target());
+            moves.subList(0, moves.size() / 2).forEach(m -> halfDone.put(m.key(), m.to()));
+            List<LeaseInput> midway = c.leases().stream()
+                    .map(l -> new LeaseInput(l.key(), l.group(), l.pinned(), halfDone.get(l.key()))).toList();
+
+            Plan again = Assigner.plan(midway, joined);
+
+            assertThat(again.target()).as("the plan made halfway").isEqualTo(after.target());
+        });
+    }
+
     @Test
     void whenAnAgentLeavesOnlyItsLeasesMove() {
         forAll(new Shape(false, false, false, false, false, false), c -> {

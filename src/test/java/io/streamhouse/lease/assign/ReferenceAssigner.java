@@ -249,9 +249,8 @@ final class ReferenceAssigner {
                     open.add(lease);
                 }
             }
-            // Keep what may stay, within the bound; a holder above it gives up, one at a time,
-            // the last partition of the topic it still holds most of (ties: the greater hash of
-            // holder and topic, then the greater topic).
+            // Keep what may stay, within the bound; a holder above it gives up its leases of
+            // highest rank (ties: the greater key).
             Map<AgentId, List<LeaseKey>> byHolder = new HashMap<>();
             for (LeaseInput lease : open) {
                 if (lease.holder() != null && load.containsKey(lease.holder())) {
@@ -260,18 +259,10 @@ final class ReferenceAssigner {
             }
             java.util.Set<LeaseKey> givenUp = new java.util.HashSet<>();
             byHolder.forEach((holder, keys) -> {
-                List<LeaseKey> left = new ArrayList<>(keys);
-                int shed = left.size() - Math.max(0, ceiling.get(holder) - load.get(holder));
-                while (shed-- > 0) {
-                    Map<String, Integer> counts = new HashMap<>();
-                    left.forEach(k -> counts.merge(k.topic(), 1, Integer::sum));
-                    String topic = counts.keySet().stream().max(Comparator.comparingInt((String t) -> counts.get(t))
-                            .thenComparingInt(t -> (holder.value() + "/" + t).hashCode())
-                            .thenComparing(Comparator.naturalOrder())).orElseThrow();
-                    LeaseKey last = left.stream().filter(k -> k.topic().equals(topic)).max(Comparator.naturalOrder()).orElseThrow();
-                    left.remove(last);
-                    givenUp.add(last);
-                }
+                int shed = keys.size() - Math.max(0, ceiling.get(holder) - load.get(holder));
+                keys.stream().sorted(Comparator.comparingInt((LeaseKey k) -> rank(holder, k))
+                                .thenComparing(Comparator.naturalOrder()).reversed())
+                        .limit(Math.max(0, shed)).forEach(givenUp::add);
             });
             List<LeaseInput> toPlace = new ArrayList<>();
             for (LeaseInput lease : open) {
@@ -349,7 +340,7 @@ final class ReferenceAssigner {
             leases.forEach(l -> byKey.put(l.key(), l));
             for (AgentInput needy : eligible) {
                 while (load.get(needy.id()) < floor.get(needy.id())) {
-                    LeaseInput taken = donation(byKey, needy.id());
+                    LeaseInput taken = donation(byKey);
                     if (taken == null) {
                         return;
                     }
@@ -359,11 +350,8 @@ final class ReferenceAssigner {
             }
         }
 
-        /**
-         * Of the agent furthest above its floor, the unpinned lease of a topic {@code receiver}
-         * holds fewest of, the last in key order among those.
-         */
-        private LeaseInput donation(Map<LeaseKey, LeaseInput> byKey, AgentId receiver) {
+        /** The unpinned lease of highest rank (ties: the greater key) of the agent furthest above its floor. */
+        private LeaseInput donation(Map<LeaseKey, LeaseInput> byKey) {
             AgentId donor = eligible.stream().map(AgentInput::id)
                     .filter(id -> load.get(id) > floor.get(id))
                     .max(Comparator.comparingInt((AgentId id) -> load.get(id) - floor.get(id))
@@ -372,25 +360,29 @@ final class ReferenceAssigner {
             if (donor == null) {
                 return null;
             }
-            Map<String, Integer> ofReceiver = new HashMap<>();
-            chosen.forEach((key, agent) -> {
-                if (receiver.equals(agent)) {
-                    ofReceiver.merge(key.topic(), 1, Integer::sum);
-                }
-            });
             LeaseInput best = null;
             for (Map.Entry<LeaseKey, AgentId> e : chosen.entrySet()) {
                 LeaseInput lease = byKey.get(e.getKey());
                 if (!donor.equals(e.getValue()) || donor.equals(lease.pinned())) {
                     continue;
                 }
-                int mine = ofReceiver.getOrDefault(lease.key().topic(), 0);
-                int bests = best == null ? Integer.MAX_VALUE : ofReceiver.getOrDefault(best.key().topic(), 0);
-                if (mine < bests || mine == bests && lease.key().compareTo(best.key()) > 0) {
+                if (best == null || rank(donor, lease.key()) > rank(donor, best.key())
+                        || rank(donor, lease.key()) == rank(donor, best.key()) && lease.key().compareTo(best.key()) > 0) {
                     best = lease;
                 }
             }
             return best;
+        }
+
+        /** The Assigner's rank of a lease for a holder, written out again. */
+        static int rank(AgentId holder, LeaseKey key) {
+            int h = (holder.value().hashCode() * 31 + key.topic().hashCode()) * 31 + key.partition();
+            h ^= h >>> 16;
+            h *= 0x85ebca6b;
+            h ^= h >>> 13;
+            h *= 0xc2b2ae35;
+            h ^= h >>> 16;
+            return h;
         }
     }
 }
