@@ -13,7 +13,6 @@ import io.streamhouse.lease.store.Assignment;
 import io.streamhouse.lease.store.ChangeFeed;
 import io.streamhouse.lease.store.FencedWork;
 import io.streamhouse.lease.store.FencingException;
-import io.streamhouse.lease.store.Lease;
 import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.store.PostgresLeaseStore;
 import io.streamhouse.lease.store.Renewal;
@@ -25,7 +24,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -704,11 +702,12 @@ public final class LeaseClient implements AutoCloseable {
     // ------------------------------------------------------------------ helpers
 
     private LeaseNotHeldException notHeld(LeaseKey key, Duration timeout) {
-        Optional<Lease> row = store.lease(key);
-        AgentId holder = row.filter(Lease::isHeld).map(Lease::holder).orElse(null);
-        long epoch = row.map(Lease::epoch).orElse(0L);
+        // Asked through lease_validate, an agent function: an agent has no privilege on the tables.
+        Validation row = store.validate(key, agent, held.session(), 0);
+        AgentId holder = row.currentHolder();
+        long epoch = row.currentEpoch();
         String where = holder != null
-                ? "it is held by " + holder + " at epoch " + epoch
+                ? "the database names " + holder + " as its holder at epoch " + epoch
                 : "nobody holds it (is there a PartitionLease for it in namespace " + identity.namespace()
                         + ", agentGroup " + registration.group() + "?)";
         return new LeaseNotHeldException(key + " was not assigned to " + agent + " within " + timeout.toMillis()

@@ -22,6 +22,7 @@ public final class Names {
             Pattern.compile("[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?");
     // host:port, DNS names, IPv4/IPv6 literals, or a URL: no whitespace, quotes or semicolons.
     private static final Pattern ADDRESS = Pattern.compile("[A-Za-z0-9._:/\\[\\]%@+-]*");
+    private static final Pattern DATABASE_USER = Pattern.compile("[A-Za-z0-9_.@-]+");
 
     private Names() {
     }
@@ -73,6 +74,20 @@ public final class Names {
                     + "' must be host:port or a URL without spaces, quotes or ';'");
         }
         return address;
+    }
+
+    /**
+     * A PostgreSQL login name an agent may be mapped to: 1-63 characters (PostgreSQL's limit, in
+     * bytes, hence ASCII only) of letters, digits, '_', '-', '.' and '@'.
+     */
+    public static String databaseUser(String user) {
+        requireNonBlank("database user", user);
+        requireMax("database user", user, MAX_LABEL_VALUE);
+        if (!DATABASE_USER.matcher(user).matches()) {
+            throw new IllegalArgumentException("database user '" + printable(user)
+                    + "' may only have letters, digits, '_', '-', '.' and '@'");
+        }
+        return user;
     }
 
     public static String reason(String reason) {

@@ -74,6 +74,7 @@ public class AgentPodReconciler implements Reconciler<Pod> {
                 a.getSpec().setZone(derived.getZone());
                 a.getSpec().setAddress(derived.getAddress());
                 a.getSpec().setSessionKeeper(derived.getSessionKeeper());
+                a.getSpec().setDatabaseUser(derived.getDatabaseUser());
                 return a;
             });
         }
@@ -96,6 +97,9 @@ public class AgentPodReconciler implements Reconciler<Pod> {
                 () -> emptyToNull(Names.address(annotations.getOrDefault(StreamAgent.ADDRESS_ANNOTATION, "")))));
         spec.setSessionKeeper(annotated(StreamAgent.SESSION_KEEPER_ANNOTATION,
                 () -> sessionKeeper(annotations.getOrDefault(StreamAgent.SESSION_KEEPER_ANNOTATION, "operator"))));
+        spec.setDatabaseUser(annotated(StreamAgent.DATABASE_USER_ANNOTATION,
+                () -> annotations.containsKey(StreamAgent.DATABASE_USER_ANNOTATION)
+                        ? Names.databaseUser(annotations.get(StreamAgent.DATABASE_USER_ANNOTATION)) : null));
         spec.setZone(emptyToNull(zoneOf(pod, client)));
         return spec;
     }
@@ -141,6 +145,7 @@ public class AgentPodReconciler implements Reconciler<Pod> {
         return a != null && Objects.equals(a.getAgentId(), b.getAgentId()) && Objects.equals(a.getGroup(), b.getGroup())
                 && Objects.equals(emptyToNull(a.getZone()), b.getZone())
                 && Objects.equals(emptyToNull(a.getAddress()), b.getAddress())
-                && Objects.requireNonNullElse(a.getSessionKeeper(), SessionKeeper.Operator) == b.getSessionKeeper();
+                && Objects.requireNonNullElse(a.getSessionKeeper(), SessionKeeper.Operator) == b.getSessionKeeper()
+                && Objects.equals(a.getDatabaseUser(), b.getDatabaseUser());
     }
 }

@@ -26,8 +26,16 @@ final class AgentStatuses {
      */
     static StreamAgentStatus of(StreamAgentStatus previous, long generation, Presence presence,
                                 Session session, Collection<LeaseLists.Held> held, boolean selfKept, Instant now) {
+        return of(previous, generation, presence, session, held, selfKept, null, now);
+    }
+
+    /** As above, with the database user mapped to the agent id ({@code null}: none). */
+    static StreamAgentStatus of(StreamAgentStatus previous, long generation, Presence presence,
+                                Session session, Collection<LeaseLists.Held> held, boolean selfKept,
+                                String databaseUser, Instant now) {
         StreamAgentStatus next = new StreamAgentStatus();
         next.setObservedGeneration(generation);
+        next.setDatabaseUser(databaseUser);
         if (previous != null) {
             next.setConditions(previous.getConditions());
         }
@@ -99,6 +107,7 @@ final class AgentStatuses {
             c.setLeaseCount(s.getLeaseCount());
             c.setLeases(s.getLeases());
             c.setLeasesNotListed(s.getLeasesNotListed());
+            c.setDatabaseUser(s.getDatabaseUser());
             c.setObservedGeneration(s.getObservedGeneration());
             c.setConditions(s.getConditions());
         }

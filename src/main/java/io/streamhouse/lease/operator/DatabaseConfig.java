@@ -42,6 +42,43 @@ public interface DatabaseConfig {
     @WithDefault("5s")
     Duration connectTimeout();
 
+    /**
+     * The schema owner, for migrations and grants ({@code streamhouse.db.migration.*}); absent,
+     * the operator migrates as {@link #user()} (one database user for everything: not least
+     * privilege, fine for the embedded database and for trying things out).
+     */
+    Migration migration();
+
+    interface Migration {
+        Optional<String> user();
+
+        /** As {@link DatabaseConfig#password()}: absent or empty is none. */
+        Optional<String> password();
+    }
+
+    /**
+     * Roles to grant privileges to after each migration ({@code streamhouse.db.grant.*}): both or
+     * neither. They must exist (deploy/postgres/roles.sql); the operator's login ({@link #user()})
+     * is a member of {@code operator}, every agent's login of {@code agents}.
+     */
+    Grant grant();
+
+    interface Grant {
+        Optional<String> operator();
+
+        Optional<String> agents();
+    }
+
+    /**
+     * The database user an agent acts as when its pod names none (annotation
+     * {@code streamhouse.io/database-user}): a fixed name (every agent shares one login, as the
+     * pods of one Deployment do), or a template where {@code {agentId}} stands for the agent id
+     * (a login per agent, as a StatefulSet's pods may have). Absent: only agents whose pod names
+     * a user are mapped; the others can act only through a trusted login (the operator's, the
+     * owner's).
+     */
+    Optional<String> agentUser();
+
     Embedded embedded();
 
     interface Embedded {

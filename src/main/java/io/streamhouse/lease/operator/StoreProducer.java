@@ -4,6 +4,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.Startup;
 import io.streamhouse.lease.store.Database;
+import io.streamhouse.lease.store.DatabaseGrants;
 import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.store.LocalPostgres;
 import io.streamhouse.lease.store.PostgresLeaseStore;
@@ -14,6 +15,7 @@ import jakarta.enterprise.event.Observes;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
 import java.util.Map;
+import java.util.Optional;
 import javax.sql.DataSource;
 import org.jboss.logging.Logger;
 
@@ -55,9 +57,44 @@ public class StoreProducer {
                 config.poolSize(),
                 config.connectTimeout());
         pool = Database.pool(settings);
-        int applied = Database.migrate(pool);
-        LOG.infof("lease store ready on %s (%d migration(s) applied)", redact(url), applied);
+        int applied = migrateAndGrant(config, url);
+        LOG.infof("lease store ready on %s as %s (%d migration(s) applied)", redact(url), config.user(), applied);
         return pool;
+    }
+
+    /**
+     * Migrates as the schema owner ({@code streamhouse.db.migration.user}, on a connection of its
+     * own that is closed afterwards) or, when none is configured, as the operator's user; then
+     * grants the operator's and the agents' privileges when their roles are configured.
+     */
+    private int migrateAndGrant(DatabaseConfig config, String url) {
+        Optional<String> operatorRole = config.grant().operator().filter(r -> !r.isBlank());
+        Optional<String> agentRole = config.grant().agents().filter(r -> !r.isBlank());
+        if (operatorRole.isPresent() != agentRole.isPresent()) {
+            throw new IllegalArgumentException("streamhouse.db.grant.operator and streamhouse.db.grant.agents go"
+                    + " together: set both (roles the schema owner grants to) or neither");
+        }
+        String owner = config.migration().user().filter(u -> !u.isBlank()).orElse(config.user());
+        if (owner.equals(config.user())) {
+            LOG.warnf("one database user (%s) owns the schema and runs the operator: an agent given this login may act"
+                    + " for any agent. That is not least privilege; fine for the embedded database and for trying"
+                    + " things out. For production see docs/database-security.md (streamhouse.db.migration.user,"
+                    + " streamhouse.db.grant.*).", owner);
+            int applied = Database.migrate(pool);
+            operatorRole.ifPresent(op -> DatabaseGrants.grant(pool, op, agentRole.get()));
+            return applied;
+        }
+        try (HikariDataSource ownerPool = Database.pool(new Database.PoolSettings(url, owner,
+                config.migration().password().filter(p -> !p.isEmpty()).orElse(null), 1, config.connectTimeout()),
+                "streamhouse-migrations")) {
+            int applied = Database.migrate(ownerPool);
+            if (operatorRole.isPresent()) {
+                DatabaseGrants.grant(ownerPool, operatorRole.get(), agentRole.get());
+                LOG.infof("granted the operator's privileges to role %s and the agents' to role %s", operatorRole.get(),
+                        agentRole.get());
+            }
+            return applied;
+        }
     }
 
     @Produces

@@ -82,13 +82,15 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     private final ChangeNotifications changes;
     private final EndedSessions endedSessions;
     private final StatusBudget statusBudget;
+    private final AgentLogins logins;
     private volatile IndexerResourceCache<StreamAgent> agents;
     private final SimpleInboundEventSource<StreamAgent> nudges = new SimpleInboundEventSource<>("agent-nudges");
 
     public StreamAgentReconciler(LeaseStore store, EventRecorder events, AgentConfig config, Clock clock,
                                  ChangeNotifications changes, AgentSessions sessions, OperatorMetrics metrics,
-                                 EndedSessions endedSessions, StatusBudget statusBudget) {
+                                 EndedSessions endedSessions, StatusBudget statusBudget, AgentLogins logins) {
         this.store = store;
+        this.logins = logins;
         this.statusBudget = statusBudget;
         this.endedSessions = endedSessions;
         this.metrics = metrics;
@@ -203,6 +205,16 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             return Resources.finish(agent, next, null, context);
         }
 
+        // The database lets only this login act for the id (besides trusted ones): mapped before
+        // the session is kept or looked at, so that a starting agent's registration goes through.
+        String login;
+        try {
+            login = logins.ensure(registration.agent(), agent.getSpec()).orElse(null);
+        } catch (IllegalArgumentException e) {
+            return Resources.finish(agent, AgentStatuses.refused(previous, generation, StreamAgentPhase.Invalid,
+                    Conditions.INVALID_SPEC, "database user refused: " + e.getMessage(), now), null, context);
+        }
+
         AgentStatuses.Presence presence = presence(agent, context.getSecondaryResource(Pod.class));
         Optional<Session> session = store.session(registration.agent());
         long sessionReadAt = System.nanoTime(); // the recheck below is a delay from this read
@@ -244,7 +256,8 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         List<LeaseLists.Held> held = store.leasesHeldBy(registration.agent()).stream().filter(Lease::holderLive)
                 .map(l -> new LeaseLists.Held(l.key(), l.epoch())).toList();
         metrics.leasesHeld(registration.agent().value(), held.size());
-        StreamAgentStatus next = AgentStatuses.of(previous, generation, presence, session.orElse(null), held, selfKept, now);
+        StreamAgentStatus next = AgentStatuses.of(previous, generation, presence, session.orElse(null), held, selfKept,
+                login, now);
         if (next.equals(previous)) {
             return Resources.finish(agent, next, recheck, sessionReadAt, context);
         }
@@ -298,6 +311,11 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
                     .ifPresent(s -> store.expire(s.agent(), s.sessionEpoch()));
             agents.byIndex(BY_AGENT_ID, id).stream().filter(a -> !Resources.same(a, agent))
                     .forEach(a -> nudges.propagateEvent(ResourceID.fromResource(a)));
+        }
+        if (id != null && ownerOf(id).map(o -> Resources.same(o, agent)).orElse(true)) {
+            // A process left behind can no longer act for the id; a StreamAgent that takes the id
+            // over (nudged above) maps its own login.
+            logins.withdraw(AgentId.of(id));
         }
         return DeleteControl.defaultDelete();
     }

@@ -26,7 +26,8 @@ final class LeaseSql {
     private static final String SESSION_COLUMNS =
             "s.*, s.ended_at IS NULL AND s.expires_at > now() AS live, now() AS observed_at FROM agent_session s";
 
-    static final String SESSION = "SELECT " + SESSION_COLUMNS + " WHERE s.agent_id = ?";
+    // An agent function (V8): an agent reads its own session, never the table.
+    static final String SESSION = "SELECT * FROM lease_session(?)";
 
     /** The agent's session epoch when that session is over (ended or expired); no row when live or none. */
     static final String ENDED_SESSION = "SELECT session_epoch FROM agent_session"
@@ -92,6 +93,18 @@ final class LeaseSql {
             """;
 
     static final String RELEASE_PARTITIONS = "SELECT * FROM lease_release_partitions(?, ?::integer[], ?)";
+
+    // --- who may act for an agent (V8__least_privilege.sql); the operator writes it ---
+
+    static final String MAP_AGENT = """
+            INSERT INTO lease_agent_login AS m (agent_id, db_user) VALUES (?, ?)
+            ON CONFLICT (agent_id) DO UPDATE SET db_user = EXCLUDED.db_user, mapped_at = now()
+             WHERE m.db_user IS DISTINCT FROM EXCLUDED.db_user
+            """;
+
+    static final String UNMAP_AGENT = "DELETE FROM lease_agent_login WHERE agent_id = ?";
+
+    static final String AGENT_LOGIN = "SELECT db_user FROM lease_agent_login WHERE agent_id = ?";
 
     // --- the server's promise about acknowledged commits (Durability) ---
 

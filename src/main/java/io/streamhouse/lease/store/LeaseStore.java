@@ -44,6 +44,21 @@ public interface LeaseStore {
     /** Every known session, live and expired, ordered by agent id. */
     List<Session> sessions();
 
+    // --- who may act for an agent (the operator's; an agent may not write this) ---
+
+    /**
+     * Lets database user {@code dbUser} act for {@code agent} (lease_agent_login): the agent
+     * functions refuse any other user that is not trusted (SQLSTATE SH009). Replaces an earlier
+     * mapping of the agent; true when something changed.
+     */
+    boolean mapAgent(AgentId agent, String dbUser);
+
+    /** Withdraws the mapping of {@code agent}; true when there was one. */
+    boolean unmapAgent(AgentId agent);
+
+    /** The database user mapped to {@code agent}, if any. */
+    Optional<String> agentLogin(AgentId agent);
+
     // --- leases ---
 
     AcquireResult acquire(AcquireRequest request, String reason);

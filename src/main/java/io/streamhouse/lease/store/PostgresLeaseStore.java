@@ -225,7 +225,21 @@ public final class PostgresLeaseStore implements LeaseStore {
             ps.setLong(5, epoch);
             ps.setString(6, reason);
         }, PostgresLeaseStore::firstBoolean);
-        return new ReleaseResult(released, lease(key).orElse(Lease.unknown(key)));
+        return new ReleaseResult(released, rowAfterRelease(key, holder, sessionEpoch));
+    }
+
+    /**
+     * The row after a release, for the result. An agent's own login may not read the tables: it
+     * gets holder and epoch as lease_validate reports them (session and times unknown).
+     */
+    private Lease rowAfterRelease(LeaseKey key, AgentId holder, long sessionEpoch) {
+        try {
+            return lease(key).orElse(Lease.unknown(key));
+        } catch (AccessDeniedException e) {
+            Validation row = validate(key, holder, sessionEpoch, 0);
+            return new Lease(key, row.currentHolder(), 0, row.currentEpoch(), null, null, null,
+                    row.currentHolder() != null);
+        }
     }
 
     @Override
@@ -252,6 +266,29 @@ public final class PostgresLeaseStore implements LeaseStore {
             }
             return keys;
         });
+    }
+
+    @Override
+    public boolean mapAgent(AgentId agent, String dbUser) {
+        Objects.requireNonNull(agent, "agent");
+        String user = Names.databaseUser(dbUser);
+        return update("map agent " + agent + " to database user " + user, LeaseSql.MAP_AGENT, ps -> {
+            ps.setString(1, agent.value());
+            ps.setString(2, user);
+        }) > 0;
+    }
+
+    @Override
+    public boolean unmapAgent(AgentId agent) {
+        Objects.requireNonNull(agent, "agent");
+        return update("unmap agent " + agent, LeaseSql.UNMAP_AGENT, ps -> ps.setString(1, agent.value())) > 0;
+    }
+
+    @Override
+    public Optional<String> agentLogin(AgentId agent) {
+        Objects.requireNonNull(agent, "agent");
+        return query("read the database user of " + agent, LeaseSql.AGENT_LOGIN, ps -> ps.setString(1, agent.value()),
+                rs -> rs.next() ? Optional.of(rs.getString(1)) : Optional.empty());
     }
 
     @Override
@@ -324,7 +361,7 @@ public final class PostgresLeaseStore implements LeaseStore {
                 refused = Validation.Status.EXPIRED;
             }
             if (refused != null) {
-                throw new FencingException(key, agent, sessionEpoch, epoch, refusal(key, refused), e.getMessage(), e);
+                throw new FencingException(key, agent, sessionEpoch, epoch, refusal(key, agent, sessionEpoch, refused), e.getMessage(), e);
             }
             if ("SH008".equals(e.getSQLState())) {
                 throw new IllegalStateException("the DataSource's connections must use READ COMMITTED for fenced"
@@ -350,11 +387,14 @@ public final class PostgresLeaseStore implements LeaseStore {
         return false;
     }
 
-    /** The refusal with the row as it stands, for the message (best effort: the refusal stands anyway). */
-    private Validation refusal(LeaseKey key, Validation.Status status) {
+    /**
+     * The refusal with the row as it stands, for the message (best effort: the refusal stands
+     * anyway). Read through lease_validate, which an agent may call: it may not read the tables.
+     */
+    private Validation refusal(LeaseKey key, AgentId agent, long sessionEpoch, Validation.Status status) {
         try {
-            Lease row = lease(key).orElse(Lease.unknown(key));
-            return new Validation(status, row.holder(), row.epoch());
+            Validation row = validate(key, agent, sessionEpoch, 0);
+            return new Validation(status, row.currentHolder(), row.currentEpoch());
         } catch (StoreException e) {
             return new Validation(status, null, 0);
         }
@@ -531,6 +571,27 @@ public final class PostgresLeaseStore implements LeaseStore {
         }
     }
 
+    /** One data-changing statement, committed; returns the rows it changed. */
+    private int update(String what, String sql, Binder binder) {
+        try (Connection c = dataSource.getConnection()) {
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
+                binder.bind(ps);
+                int rows = ps.executeUpdate();
+                if (!c.getAutoCommit()) {
+                    c.commit();
+                }
+                return rows;
+            } catch (SQLException | RuntimeException e) {
+                if (!c.getAutoCommit()) {
+                    rollbackQuietly(c, e);
+                }
+                throw e;
+            }
+        } catch (SQLException e) {
+            throw failure(what, e);
+        }
+    }
+
     private static boolean firstBoolean(ResultSet rs) throws SQLException {
         rs.next();
         return rs.getBoolean(1);
@@ -607,6 +668,9 @@ public final class PostgresLeaseStore implements LeaseStore {
         if (isConnectionFailure(e)) {
             return new StoreUnavailableException("lease store unavailable: could not " + what
                     + " (" + e.getMessage() + ")", e);
+        }
+        if ("SH009".equals(e.getSQLState()) || "42501".equals(e.getSQLState())) {
+            return new AccessDeniedException("lease store refused to " + what + ": " + e.getMessage(), e);
         }
         return new StoreException("lease store failed to " + what + ": " + e.getMessage(), e);
     }

@@ -29,6 +29,7 @@ public class StreamAgent extends CustomResource<StreamAgentSpec, StreamAgentStat
     public static final String GROUP_ANNOTATION = "streamhouse.io/agent-group";
     public static final String ADDRESS_ANNOTATION = "streamhouse.io/agent-address";
     /** "agent" when the pod runs the agent library and keeps its own session; "operator" (default) otherwise. */
+    public static final String DATABASE_USER_ANNOTATION = "streamhouse.io/database-user";
     public static final String SESSION_KEEPER_ANNOTATION = "streamhouse.io/session-keeper";
     public static final String ZONE_NODE_LABEL = "topology.kubernetes.io/zone";
 

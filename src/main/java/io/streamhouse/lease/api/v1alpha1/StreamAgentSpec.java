@@ -72,6 +72,21 @@ public class StreamAgentSpec {
             + " status.handoffTo asks it to (the move is forced after the operator's handoff timeout).")
     private SessionKeeper sessionKeeper = SessionKeeper.Operator;
 
+    @Size(min = 1, max = 63)
+    @Pattern("^[A-Za-z0-9_.@-]+$")
+    @JsonPropertyDescription("PostgreSQL login this agent connects as; the operator lets only that login act for"
+            + " the agent id in the database (for pods: annotation streamhouse.io/database-user). Unset: the"
+            + " operator's streamhouse.db.agent-user, if configured. See docs/database-security.md.")
+    private String databaseUser;
+
+    public String getDatabaseUser() {
+        return databaseUser;
+    }
+
+    public void setDatabaseUser(String databaseUser) {
+        this.databaseUser = databaseUser;
+    }
+
     public String getAgentId() {
         return agentId;
     }
@@ -155,11 +170,12 @@ public class StreamAgentSpec {
                 && Objects.equals(zone, s.zone) && Objects.equals(address, s.address)
                 && Objects.equals(capacity, s.capacity) && Objects.equals(weight, s.weight)
                 && Objects.equals(cordoned, s.cordoned) && Objects.equals(sessionTimeoutSeconds, s.sessionTimeoutSeconds)
-                && sessionKeeper == s.sessionKeeper;
+                && sessionKeeper == s.sessionKeeper && Objects.equals(databaseUser, s.databaseUser);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(agentId, group, zone, address, capacity, weight, cordoned, sessionTimeoutSeconds, sessionKeeper);
+        return Objects.hash(agentId, group, zone, address, capacity, weight, cordoned, sessionTimeoutSeconds, sessionKeeper,
+                databaseUser);
     }
 }

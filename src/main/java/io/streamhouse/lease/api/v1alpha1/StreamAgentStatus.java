@@ -31,6 +31,19 @@ public class StreamAgentStatus extends ConditionedStatus {
             + " (128 KiB); absent when every lease is listed. leaseCount always counts them all.")
     private Integer leasesNotListed;
 
+    @JsonPropertyDescription("The PostgreSQL login the operator lets act for this agent id (spec.databaseUser,"
+            + " or the operator's streamhouse.db.agent-user); absent when none is mapped, and then only a trusted"
+            + " login (the operator's, the schema owner's) can act for it.")
+    private String databaseUser;
+
+    public String getDatabaseUser() {
+        return databaseUser;
+    }
+
+    public void setDatabaseUser(String databaseUser) {
+        this.databaseUser = databaseUser;
+    }
+
     public StreamAgentPhase getPhase() {
         return phase;
     }
@@ -84,12 +97,12 @@ public class StreamAgentStatus extends ConditionedStatus {
         return o instanceof StreamAgentStatus s && sameConditions(s) && Objects.equals(phase, s.phase)
                 && Objects.equals(sessionEpoch, s.sessionEpoch) && Objects.equals(lastHeartbeat, s.lastHeartbeat)
                 && Objects.equals(leaseCount, s.leaseCount) && Objects.equals(leases, s.leases)
-                && Objects.equals(leasesNotListed, s.leasesNotListed);
+                && Objects.equals(leasesNotListed, s.leasesNotListed) && Objects.equals(databaseUser, s.databaseUser);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(phase, sessionEpoch, lastHeartbeat, leaseCount, leases, leasesNotListed,
+        return Objects.hash(phase, sessionEpoch, lastHeartbeat, leaseCount, leases, leasesNotListed, databaseUser,
                 getObservedGeneration(), getConditions());
     }
 }
