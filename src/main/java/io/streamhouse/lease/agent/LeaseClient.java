@@ -101,6 +101,8 @@ public final class LeaseClient implements AutoCloseable {
     private final LongAdder fencedCommitted = new LongAdder();
     private final LongAdder fencedRefused = new LongAdder();
     private final LongAdder sessionsLost = new LongAdder();
+    /** Reads of the agent's assignments (lease_assignments): one per notification burst, reconnect and renewal. */
+    private final LongAdder looks = new LongAdder();
     /** Guards {@link #closing} against a session being opened while {@link #close()} begins. */
     private final Object sessionLock = new Object();
     private volatile boolean closing;
@@ -372,12 +374,16 @@ public final class LeaseClient implements AutoCloseable {
         }
     }
 
-    /** Counters since start, for the application's metrics. */
-    public record Stats(long fencedCommitted, long fencedRefused, long sessionsLost, int held) {
+    /**
+     * Counters since start, for the application's metrics. {@code looks}: reads of the agent's
+     * assignments, one per burst of notifications on its channel, reconnect and renewal (what a
+     * forged notification costs).
+     */
+    public record Stats(long fencedCommitted, long fencedRefused, long sessionsLost, int held, long looks) {
     }
 
     public Stats stats() {
-        return new Stats(fencedCommitted.sum(), fencedRefused.sum(), sessionsLost.sum(), held().size());
+        return new Stats(fencedCommitted.sum(), fencedRefused.sum(), sessionsLost.sum(), held().size(), looks.sum());
     }
 
     /** Gives the partition up now (the operator may assign it anywhere, this agent included). */
@@ -600,6 +606,7 @@ public final class LeaseClient implements AutoCloseable {
             return;
         }
         long session = held.session();
+        looks.increment();
         Map<LeaseKey, Assignment> truth = new HashMap<>();
         for (Assignment a : sessionStore.assignments(agent, session)) {
             truth.put(a.key(), a);

@@ -10,7 +10,8 @@ import java.util.Objects;
  * The agent library's counters as Micrometer meters, for agents that export Prometheus metrics
  * (optional: the library itself needs no Micrometer). Names as Prometheus shows them:
  * {@code streamhouse_agent_fenced_writes_total{outcome="committed"|"refused"}},
- * {@code streamhouse_agent_sessions_lost_total}, {@code streamhouse_agent_leases_held}.
+ * {@code streamhouse_agent_sessions_lost_total}, {@code streamhouse_agent_looks_total},
+ * {@code streamhouse_agent_leases_held}.
  *
  * <pre>{@code new LeaseClientMetrics(leaseClient).bindTo(registry);}</pre>
  */
@@ -32,6 +33,9 @@ public final class LeaseClientMetrics implements MeterBinder {
                 .register(registry);
         FunctionCounter.builder("streamhouse.agent.sessions.lost", client, c -> c.stats().sessionsLost())
                 .description("Sessions found expired or superseded (a new incarnation was registered)").register(registry);
+        FunctionCounter.builder("streamhouse.agent.looks", client, c -> c.stats().looks())
+                .description("Reads of the agent's assignments: one per burst of notifications, reconnect and renewal")
+                .register(registry);
         Gauge.builder("streamhouse.agent.leases.held", client, c -> c.stats().held())
                 .description("Leases this agent may write now").register(registry);
     }

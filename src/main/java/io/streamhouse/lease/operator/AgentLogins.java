@@ -4,6 +4,7 @@ import io.streamhouse.lease.api.v1alpha1.StreamAgentSpec;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.Names;
 import io.streamhouse.lease.store.LeaseStore;
+import jakarta.inject.Inject;
 import jakarta.inject.Singleton;
 import java.util.Map;
 import java.util.Optional;
@@ -28,6 +29,7 @@ public class AgentLogins {
     /** What this process last wrote for each agent, so that a reconcile writes only a change. */
     private final Map<AgentId, Optional<String>> written = new ConcurrentHashMap<>();
 
+    @Inject
     public AgentLogins(LeaseStore store, DatabaseConfig config) {
         this(store, config.agentUser().filter(t -> !t.isBlank()));
     }

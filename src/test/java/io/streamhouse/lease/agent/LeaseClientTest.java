@@ -1,5 +1,7 @@
 package io.streamhouse.lease.agent;
 
+import io.streamhouse.lease.store.DatabaseGrants;
+import io.streamhouse.lease.store.Database;
 import static io.streamhouse.lease.testing.Eventually.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -157,6 +159,80 @@ class LeaseClientTest {
         });
     }
 
+    /** Logins (roles with no password: the embedded server trusts local connections) in the agents' role. */
+    void agentLogins(String... logins) throws SQLException {
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+            s.execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sh_test_agents') THEN"
+                    + " CREATE ROLE sh_test_agents NOLOGIN; END IF; END $$");
+            for (String login : logins) {
+                s.execute("CREATE ROLE \"" + login + "\" LOGIN IN ROLE sh_test_agents");
+            }
+            // The application's own table is the application's to grant.
+            s.execute("GRANT SELECT, INSERT ON agent_write TO sh_test_agents");
+        }
+        // The operator here runs as the superuser (trusted); only the agents' grants matter.
+        DatabaseGrants.grant(dataSource, "postgres", "sh_test_agents");
+    }
+
+    HikariDataSource loginPool(String login) {
+        String url = ((HikariDataSource) dataSource).getJdbcUrl().replaceAll("\\?.*", "");
+        return Database.pool(new Database.PoolSettings(url, login, null, 4, Duration.ofSeconds(5)), "pool-" + login);
+    }
+
+    /**
+     * An agent on a database login of its own, which may touch no table: the operator maps the
+     * login its StreamAgent names to its id, and the library works through the agent functions
+     * alone. The same login cannot open another agent's session, and a notification another agent
+     * forges on its channel costs it one look and changes nothing.
+     */
+    @Test
+    void anAgentOnALoginOfItsOwnWorksAndThatLoginActsForNoOtherAgent() throws SQLException {
+        String loginA = "login-a-" + ns;
+        String loginB = "login-b-" + ns;
+        agentLogins(loginA, loginB);
+        for (String name : List.of("a", "b")) {
+            StreamAgent agent = Fixtures.agent(ns, name, id(name), "g1");
+            agent.getSpec().setSessionKeeper(SessionKeeper.Agent);
+            agent.getSpec().setDatabaseUser(name.equals("a") ? loginA : loginB);
+            agent.getSpec().setSessionTimeoutSeconds(60); // renewals (each a look) 20 s apart: the looks below are the notification's
+            client.resource(agent).create();
+        }
+        createLease("p0", 0);
+        try (HikariDataSource poolA = loginPool(loginA); HikariDataSource poolB = loginPool(loginB)) {
+            Recorder events = new Recorder();
+            LeaseClient a = library("a", events, poolA, System::nanoTime);
+            long epoch = ensure(a, 0);
+            assertThat(write(a, 0, epoch)).isEqualTo(1);
+            eventually().until(() -> {
+                StreamAgent sa = client.resources(StreamAgent.class).inNamespace(ns).withName("a").get();
+                return sa.getStatus() != null && loginA.equals(sa.getStatus().getDatabaseUser());
+            });
+
+            LeaseClient impostor = LeaseClient.builder(AgentIdentity.of(ns, "b"), client, poolA)
+                    .startTimeout(Duration.ofSeconds(2)).build();
+            opened.add(impostor);
+            assertThatThrownBy(impostor::start).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("database user " + loginA + " may not act for agent " + id("b"));
+
+            long looks = a.stats().looks();
+            List<String> seen = List.copyOf(events.seen());
+            try (Connection c = poolB.getConnection(); Statement st = c.createStatement()) {
+                String channel;
+                try (ResultSet rs = st.executeQuery("SELECT lease_agent_channel('" + id("a") + "')")) {
+                    rs.next();
+                    channel = rs.getString(1);
+                }
+                st.execute("NOTIFY " + channel);
+            }
+            eventually().until(() -> a.stats().looks() > looks);
+            assertThat(a.epoch(topic, 0)).isEqualTo(epoch);
+            assertThat(events.seen()).isEqualTo(seen);
+            assertThat(write(a, 0, epoch)).isEqualTo(1);
+            assertThat(store.lease(LeaseKey.of(topic, 0))).get()
+                    .satisfies(l -> assertThat(List.of(l.holder(), l.epoch())).containsExactly(AgentId.of(id("a")), epoch));
+        }
+    }
+
     @Test
     void learnsItsLeasesFromTheDatabaseAndWritesFenced() throws SQLException {
         selfKeptAgent("a");
@@ -177,7 +253,9 @@ class LeaseClientTest {
         assertThat(writes(0)).isEqualTo(1);
         assertThatThrownBy(() -> write(a, 0, 0)).isInstanceOf(FencingException.class);
         assertThat(writes(0)).isEqualTo(1);
-        assertThat(a.stats()).isEqualTo(new LeaseClient.Stats(1, 1, 0, 2));
+        assertThat(a.stats()).extracting(LeaseClient.Stats::fencedCommitted, LeaseClient.Stats::fencedRefused,
+                LeaseClient.Stats::sessionsLost, LeaseClient.Stats::held).containsExactly(1L, 1L, 0L, 2);
+        assertThat(a.stats().looks()).as("it learned its leases by looking").isPositive();
         // The StreamAgent shows the session the library opened.
         eventually().until(() -> {
             StreamAgent sa = client.resources(StreamAgent.class).inNamespace(ns).withName("a").get();

@@ -60,12 +60,19 @@ public final class Fixtures {
     /** An agent pod bound to a node, created and then marked Running and Ready through the status subresource. */
     public static Pod readyAgentPod(KubernetesClient client, String namespace, String name, String agentId,
                                     String group, String node) {
+        return readyAgentPod(client, namespace, name, agentId, group, node, Map.of());
+    }
+
+    /** As above, with more annotations. */
+    public static Pod readyAgentPod(KubernetesClient client, String namespace, String name, String agentId,
+                                    String group, String node, Map<String, String> more) {
+        Map<String, String> annotations = new java.util.HashMap<>(Map.of(StreamAgent.AGENT_ID_ANNOTATION, agentId,
+                StreamAgent.GROUP_ANNOTATION, group, StreamAgent.ADDRESS_ANNOTATION, name + ":9092"));
+        annotations.putAll(more);
         Pod pod = client.pods().inNamespace(namespace).resource(new PodBuilder()
                 .withNewMetadata().withName(name).withNamespace(namespace)
                     .withLabels(Map.of(StreamAgent.AGENT_LABEL, "true"))
-                    .withAnnotations(Map.of(StreamAgent.AGENT_ID_ANNOTATION, agentId,
-                            StreamAgent.GROUP_ANNOTATION, group,
-                            StreamAgent.ADDRESS_ANNOTATION, name + ":9092"))
+                    .withAnnotations(annotations)
                 .endMetadata()
                 .withNewSpec().withNodeName(node)
                     .addNewContainer().withName("agent").withImage("streamhouse/agent:test").endContainer()

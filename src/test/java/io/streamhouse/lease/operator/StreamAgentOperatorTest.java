@@ -20,6 +20,7 @@ import java.util.concurrent.TimeUnit;
 import io.streamhouse.lease.api.v1alpha1.HeldTopic;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
 import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.api.v1alpha1.StreamAgentStatus;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
@@ -59,6 +60,38 @@ class StreamAgentOperatorTest extends OperatorTestSupport {
         // The refused duplicate must not disturb assignment in its group.
         createLease("p0", 0);
         awaitHeldBy("p0", "same", 1);
+    }
+
+    /**
+     * The login a pod names (annotation streamhouse.io/database-user) may act for its agent id in
+     * the database once its StreamAgent is admitted, and no longer once that StreamAgent is gone;
+     * a duplicate StreamAgent naming another login changes nothing.
+     */
+    @Test
+    void thePodsDatabaseUserMayActForItsAgentIdUntilItsStreamAgentGoes() {
+        AgentId id = AgentId.of(id("db"));
+        String login = "login-" + ns;
+        Fixtures.node(client, "node-" + ns, "zone-a");
+        Pod pod = Fixtures.readyAgentPod(client, ns, "db-pod", id.value(), "g1", "node-" + ns,
+                java.util.Map.of(StreamAgent.DATABASE_USER_ANNOTATION, login));
+        eventually().untilAsserted(() -> {
+            assertThat(store.agentLogin(id)).contains(login);
+            assertThat(agent("db-pod").getSpec().getDatabaseUser()).isEqualTo(login);
+            assertThat(agent("db-pod").getStatus()).extracting(StreamAgentStatus::getDatabaseUser).isEqualTo(login);
+        });
+
+        StreamAgent duplicate = Fixtures.agent(ns, "dup", id.value(), "g1");
+        duplicate.getSpec().setDatabaseUser("intruder");
+        client.resource(duplicate).create();
+        eventually().until(() -> agent("dup").getStatus() != null
+                && agent("dup").getStatus().getPhase() == StreamAgentPhase.Conflict);
+        client.resource(agent("dup")).delete();
+        eventually().until(() -> agent("dup") == null);
+        assertThat(store.agentLogin(id)).contains(login);
+
+        client.resource(pod).delete();
+        client.resource(agent("db-pod")).delete();
+        eventually().until(() -> store.agentLogin(id).isEmpty());
     }
 
     @Test
