@@ -714,7 +714,7 @@ public final class LeaseClient implements AutoCloseable {
         AgentId holder = row.currentHolder();
         long epoch = row.currentEpoch();
         String where = holder != null
-                ? "the database names " + holder + " as its holder at epoch " + epoch
+                ? "it is held by " + holder + " at epoch " + epoch
                 : "nobody holds it (is there a PartitionLease for it in namespace " + identity.namespace()
                         + ", agentGroup " + registration.group() + "?)";
         return new LeaseNotHeldException(key + " was not assigned to " + agent + " within " + timeout.toMillis()

@@ -75,6 +75,12 @@ public class StoreProducer {
                     + " together: set both (roles the schema owner grants to) or neither");
         }
         String owner = config.migration().user().filter(u -> !u.isBlank()).orElse(config.user());
+        if (!owner.equals(config.user()) && url.matches(".*[?&]user=.*")) {
+            // pgjdbc lets the URL's user win over the one a pool is given: both pools would log in as it.
+            throw new IllegalArgumentException("streamhouse.db.url names a user (" + redact(url).replaceAll(".*[?&](user=[^&]*).*", "$1")
+                    + "): with streamhouse.db.migration.user set, give the users in streamhouse.db.user and"
+                    + " streamhouse.db.migration.user only, not in the URL");
+        }
         if (owner.equals(config.user())) {
             LOG.warnf("one database user (%s) owns the schema and runs the operator: an agent given this login may act"
                     + " for any agent. That is not least privilege; fine for the embedded database and for trying"

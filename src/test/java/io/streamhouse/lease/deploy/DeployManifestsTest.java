@@ -161,6 +161,24 @@ class DeployManifestsTest {
     }
 
     @Test
+    void exampleAgentsUseALoginOfTheirOwnWhichTheirAnnotationNames() throws IOException {
+        Deployment agents = examples().stream().filter(r -> r instanceof Deployment).map(Deployment.class::cast)
+                .filter(d -> "streamhouse-agent".equals(d.getMetadata().getName())).findFirst().orElseThrow();
+        Map<String, io.fabric8.kubernetes.api.model.Secret> secrets = new java.util.HashMap<>();
+        examples().stream().filter(r -> r instanceof io.fabric8.kubernetes.api.model.Secret)
+                .map(io.fabric8.kubernetes.api.model.Secret.class::cast).forEach(x -> secrets.put(x.getMetadata().getName(), x));
+        String login = secrets.get("streamhouse-agent-db").getStringData().get("user");
+        assertThat(agents.getSpec().getTemplate().getMetadata().getAnnotations())
+                .containsEntry(io.streamhouse.lease.api.v1alpha1.StreamAgent.DATABASE_USER_ANNOTATION, login);
+        assertThat(agents.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv())
+                .filteredOn(e -> e.getName().startsWith("STREAMHOUSE_DB_")).hasSize(3)
+                .allSatisfy(e -> assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo("streamhouse-agent-db"));
+        Map<String, String> operator = secrets.get("streamhouse-db").getStringData();
+        assertThat(operator.get("user")).isNotEqualTo(login).isNotEqualTo(operator.get("migration-user"));
+        assertThat(operator).containsKeys("grant-operator", "grant-agents");
+    }
+
+    @Test
     void everyManifestParsesIntoKnownKinds() throws IOException {
         List<HasMetadata> resources = all();
         assertThat(resources).extracting(HasMetadata::getKind).contains("Namespace", "ServiceAccount", "ClusterRole",
@@ -212,7 +230,10 @@ class DeployManifestsTest {
         assertThat(container.getResources().getRequests()).containsKeys("cpu", "memory");
         assertThat(container.getResources().getLimits()).containsKey("memory");
         assertThat(container.getEnv()).filteredOn(e -> e.getName().startsWith("STREAMHOUSE_DB_"))
-                .hasSize(3).allSatisfy(e -> assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo("streamhouse-db"));
+                .hasSize(7).allSatisfy(e -> assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo("streamhouse-db"));
+        // The least-privilege keys are optional: a single-user Secret (url, user, password) still starts it.
+        assertThat(container.getEnv()).filteredOn(e -> e.getName().matches("STREAMHOUSE_DB_(MIGRATION|GRANT)_.*"))
+                .hasSize(4).allSatisfy(e -> assertThat(e.getValueFrom().getSecretKeyRef().getOptional()).isTrue());
         assertThat(operator.getSpec().getTemplate().getSpec().getServiceAccountName()).isEqualTo("streamhouse-lease-operator");
         assertThat(resources).filteredOn(r -> r instanceof PodDisruptionBudget).singleElement()
                 .satisfies(r -> assertThat(((PodDisruptionBudget) r).getSpec().getMinAvailable().getIntVal()).isEqualTo(1));

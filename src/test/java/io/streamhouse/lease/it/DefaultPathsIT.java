@@ -1,5 +1,8 @@
 package io.streamhouse.lease.it;
 
+import java.sql.Statement;
+import java.sql.Connection;
+import io.streamhouse.lease.store.DatabaseGrants;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.zaxxer.hikari.HikariDataSource;
@@ -218,8 +221,23 @@ class DefaultPathsIT {
         Map<LeaseKey, Long> acquired = new ConcurrentHashMap<>();
         List<LeaseClient> agents = new ArrayList<>();
         Path podinfo = Files.createTempDirectory("podinfo-");
+        // The agents connect as the example Secret's login, which the example's pods name in their
+        // annotation: a member of the agents' role, with no privilege on any table (the operator
+        // here is the embedded superuser, trusted). The URL is this test's database.
+        Map<String, String> firstEnv = containerEnvironment(pods.get(0), podinfo.resolve("env"));
+        String login = firstEnv.get("STREAMHOUSE_DB_USER");
+        assertThat(login).isEqualTo(template.getMetadata().getAnnotations().get(StreamAgent.DATABASE_USER_ANNOTATION));
+        try (Connection c = operatorStore.getConnection(); Statement st = c.createStatement()) {
+            st.execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'streamhouse_agents') THEN"
+                    + " CREATE ROLE streamhouse_agents NOLOGIN; END IF; END $$");
+            st.execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" + login + "') THEN"
+                    + " CREATE ROLE \"" + login + "\" LOGIN IN ROLE streamhouse_agents; END IF; END $$");
+        }
+        DatabaseGrants.grant(operatorStore, "postgres", "streamhouse_agents");
+        String password = firstEnv.get("STREAMHOUSE_DB_PASSWORD");
         try (HikariDataSource agentPool = Database.pool(new Database.PoolSettings(
-                ((HikariDataSource) operatorStore).getJdbcUrl(), "postgres", null, 4, Duration.ofSeconds(5)), "agents")) {
+                ((HikariDataSource) operatorStore).getJdbcUrl().replaceAll("\\?.*", ""), login,
+                password == null || password.isEmpty() ? null : password, 4, Duration.ofSeconds(5)), "agents")) {
             for (Pod pod : pods) {
                 StreamAgent self = readyOrWaitingStreamAgent(agentNs, pod.getMetadata().getName());
                 assertThat(self.getSpec().getSessionKeeper())
@@ -246,6 +264,7 @@ class DefaultPathsIT {
                 String name = pods.get(i).getMetadata().getName();
                 StreamAgent agent = readyStreamAgent(agentNs, name);
                 assertThat(agent.getSpec().getZone()).isEqualTo("zone-" + (char) ('a' + i % 3));
+                assertThat(agent.getStatus().getDatabaseUser()).isEqualTo(login);
                 LeaseClient library = agents.get(i);
                 LeaseKey key = LeaseKey.of(topic, i);
                 eventually().until(() -> library.epoch(topic, key.partition()) > 0);

@@ -147,6 +147,15 @@ class SafetySuiteIT {
         pgData = Files.createTempDirectory("safety-pg");
         pg = LocalPostgres.start(pgData, PG_CONFIG);
         pgPort = pg.port();
+        // Least privilege, as in production (docs/database-security.md): the schema has an owner
+        // of its own, the operator runs as its own login, and every agent as its own, in the
+        // agents' role, with no privilege on any table.
+        try (Connection c = db(); Statement st = c.createStatement()) {
+            st.execute("CREATE ROLE " + OWNER + " LOGIN");
+            st.execute("CREATE ROLE " + OPERATOR + " LOGIN");
+            st.execute("CREATE ROLE " + AGENTS + " NOLOGIN");
+            st.execute("GRANT CREATE ON SCHEMA public TO " + OWNER);
+        }
         server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(), dispatcher, false);
         server.init();
         apiPort = java.net.URI.create(server.url("/")).getPort();
@@ -161,6 +170,10 @@ class SafetySuiteIT {
                         .until(() -> st.executeQuery("SELECT 1 FROM agent_session LIMIT 1") != null);
                 st.execute(SafetyInvariants.TABLE_DDL);
                 st.execute(SafetyInvariants.AUDIT_DDL); // the judge's own evidence, written by triggers
+                // The agents' own table is theirs to write (an application grants its tables); the
+                // audit triggers run as whoever changes a lease row: the schema owner.
+                st.execute("GRANT SELECT, INSERT ON agent_write TO " + AGENTS);
+                st.execute("GRANT INSERT ON audit_lease, audit_session TO " + OWNER);
             }
             for (int i = 0; i < agentCount; i++) {
                 agents.add(startAgent(harness, server));
@@ -354,6 +367,12 @@ class SafetySuiteIT {
         String name = "agent-" + (agentSerial++);
         StreamAgent sa = Fixtures.agent(NS, name, name, "default");
         sa.getSpec().setSessionKeeper(SessionKeeper.Agent);
+        sa.getSpec().setDatabaseUser(name); // its own login: the operator maps it to the agent id
+        try (Connection c = db(); Statement st = c.createStatement()) {
+            st.execute("CREATE ROLE \"" + name + "\" LOGIN IN ROLE " + AGENTS);
+        } catch (Exception e) {
+            throw new IllegalStateException("could not create the login of " + name, e);
+        }
         sa.getSpec().setSessionTimeoutSeconds(TIMEOUT_SECONDS);
         sa.getSpec().setZone("zone-" + (char) ('a' + agentSerial % 3));
         harness.resource(sa).create();
@@ -376,8 +395,7 @@ class SafetySuiteIT {
 
         Agent(String name, KubernetesMockServer server) {
             this.name = name;
-            this.pool = Database.pool(new Database.PoolSettings(pg.jdbcUrl("postgres"), "postgres", "postgres", 3,
-                    Duration.ofSeconds(2)), name);
+            this.pool = Database.pool(new Database.PoolSettings(url(), name, null, 3, Duration.ofSeconds(2)), name);
             this.link = new CuttableDataSource(pool);
             this.kube = client(server, "safety-" + name);
             this.leases = LeaseClient.builder(AgentIdentity.of(NS, name), kube, link).listener(new LeaseListener() {
@@ -630,6 +648,15 @@ class SafetySuiteIT {
 
     // ------------------------------------------------------------------ plumbing
 
+    static final String OWNER = "safety_owner";
+    static final String OPERATOR = "safety_operator";
+    static final String AGENTS = "safety_agents";
+
+    /** The database's URL without the embedded server's {@code ?user=postgres}, which would win over each login. */
+    String url() {
+        return pg.jdbcUrl("postgres").replaceAll("\\?.*", "");
+    }
+
     Connection db() throws Exception {
         return DriverManager.getConnection(pg.jdbcUrl("postgres"), "postgres", "postgres");
     }
@@ -666,8 +693,9 @@ class SafetySuiteIT {
         Path log = Path.of("target/safety-operator-" + tag + "-" + System.nanoTime() % 100000 + ".log");
         String java = ProcessHandle.current().info().command().orElse("java");
         ProcessBuilder builder = new ProcessBuilder(java, "-Xmx512m", "-Dquarkus.profile=bench", "-Dquarkus.http.port=0",
-                "-Dstreamhouse.db.url=" + pg.jdbcUrl("postgres"), "-Dstreamhouse.db.user=postgres",
-                "-Dstreamhouse.db.password=postgres", "-Dstreamhouse.cluster-check.enabled=false",
+                "-Dstreamhouse.db.url=" + url(), "-Dstreamhouse.db.user=" + OPERATOR,
+                "-Dstreamhouse.db.migration.user=" + OWNER, "-Dstreamhouse.db.grant.operator=" + OPERATOR,
+                "-Dstreamhouse.db.grant.agents=" + AGENTS, "-Dstreamhouse.cluster-check.enabled=false",
                 "-Dstreamhouse.assign.handoff-timeout=2s", "-jar", jar.toString())
                 .redirectErrorStream(true).redirectOutput(log.toFile());
         builder.environment().put("KUBECONFIG", kubeconfig);
