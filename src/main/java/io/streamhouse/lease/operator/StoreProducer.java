@@ -70,17 +70,7 @@ public class StoreProducer {
     private int migrateAndGrant(DatabaseConfig config, String url) {
         Optional<String> operatorRole = config.grant().operator().filter(r -> !r.isBlank());
         Optional<String> agentRole = config.grant().agents().filter(r -> !r.isBlank());
-        if (operatorRole.isPresent() != agentRole.isPresent()) {
-            throw new IllegalArgumentException("streamhouse.db.grant.operator and streamhouse.db.grant.agents go"
-                    + " together: set both (roles the schema owner grants to) or neither");
-        }
-        String owner = config.migration().user().filter(u -> !u.isBlank()).orElse(config.user());
-        if (!owner.equals(config.user()) && url.matches(".*[?&]user=.*")) {
-            // pgjdbc lets the URL's user win over the one a pool is given: both pools would log in as it.
-            throw new IllegalArgumentException("streamhouse.db.url names a user (" + redact(url).replaceAll(".*[?&](user=[^&]*).*", "$1")
-                    + "): with streamhouse.db.migration.user set, give the users in streamhouse.db.user and"
-                    + " streamhouse.db.migration.user only, not in the URL");
-        }
+        String owner = schemaOwner(config, url);
         if (owner.equals(config.user())) {
             LOG.warnf("one database user (%s) owns the schema and runs the operator: an agent given this login may act"
                     + " for any agent. That is not least privilege; fine for the embedded database and for trying"
@@ -91,7 +81,8 @@ public class StoreProducer {
             return applied;
         }
         try (HikariDataSource ownerPool = Database.pool(new Database.PoolSettings(url, owner,
-                config.migration().password().filter(p -> !p.isEmpty()).orElse(null), 1, config.connectTimeout()),
+                // Two: Flyway holds one connection for its lock on the schema history and migrates on another.
+                config.migration().password().filter(p -> !p.isEmpty()).orElse(null), 2, config.connectTimeout()),
                 "streamhouse-migrations")) {
             int applied = Database.migrate(ownerPool);
             if (operatorRole.isPresent()) {
@@ -145,6 +136,28 @@ public class StoreProducer {
     @PreDestroy
     void destroyed() {
         stop(null);
+    }
+
+    /**
+     * The user that migrates and grants: {@code streamhouse.db.migration.user}, else the operator's.
+     * Refuses settings that would not do what they say: one grant role without the other, and a
+     * URL naming a user next to a separate owner (pgjdbc lets the URL's user win over the one a
+     * pool is given, so both pools would log in as it).
+     */
+    static String schemaOwner(DatabaseConfig config, String url) {
+        boolean operatorRole = config.grant().operator().filter(r -> !r.isBlank()).isPresent();
+        boolean agentRole = config.grant().agents().filter(r -> !r.isBlank()).isPresent();
+        if (operatorRole != agentRole) {
+            throw new IllegalArgumentException("streamhouse.db.grant.operator and streamhouse.db.grant.agents go"
+                    + " together: set both (roles the schema owner grants to) or neither");
+        }
+        String owner = config.migration().user().filter(u -> !u.isBlank()).orElse(config.user());
+        if (!owner.equals(config.user()) && url.matches(".*[?&]user=.*")) {
+            throw new IllegalArgumentException("streamhouse.db.url names a user ("
+                    + redact(url).replaceAll(".*[?&](user=[^&]*).*", "$1") + "): with streamhouse.db.migration.user"
+                    + " set, give the users in streamhouse.db.user and streamhouse.db.migration.user only");
+        }
+        return owner;
     }
 
     static String redact(String url) {

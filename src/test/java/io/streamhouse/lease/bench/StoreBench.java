@@ -7,6 +7,7 @@ import io.streamhouse.lease.store.AcquireRequest;
 import io.streamhouse.lease.store.AcquireResult;
 import io.streamhouse.lease.store.AgentRegistration;
 import io.streamhouse.lease.store.Database;
+import io.streamhouse.lease.store.DatabaseGrants;
 import io.streamhouse.lease.store.LeaseStore;
 import io.streamhouse.lease.store.LocalPostgres;
 import io.streamhouse.lease.store.PostgresLeaseStore;
@@ -45,6 +46,43 @@ public final class StoreBench {
     // The raw side sends the same protocol functions an agent in any language calls.
     private static final String RENEW = "SELECT lease_renew(?, ?)";
     private static final String FENCE = "SELECT lease_fence(?, ?, ?, ?, ?)";
+    private static final String AGENT_LOGIN = "bench_agent";
+    /** lease_fence as V3 made it: no identity check, run as the caller, the caller's search path. */
+    private static final String FENCE_BEFORE_V8 = """
+            CREATE FUNCTION bench_fence_v7(p_topic varchar, p_partition integer, p_agent varchar, p_session bigint,
+                                           p_epoch bigint) RETURNS bigint
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                s agent_session%ROWTYPE;
+                l partition_lease%ROWTYPE;
+                refusal text;
+                left_ms bigint;
+            BEGIN
+                IF current_setting('transaction_isolation') <> 'read committed' THEN
+                    RAISE EXCEPTION USING ERRCODE = 'SH008', MESSAGE = 'not read committed';
+                END IF;
+                SELECT * INTO s FROM agent_session a WHERE a.agent_id = p_agent;
+                left_ms := floor(extract(epoch FROM s.expires_at - clock_timestamp()) * 1000);
+                IF s.session_epoch IS DISTINCT FROM p_session OR s.ended_at IS NOT NULL OR left_ms < 1 THEN
+                    refusal := coalesce(lease_session_refusal(s, p_agent, p_session), 'SH004');
+                    PERFORM lease_raise(refusal, 'session');
+                END IF;
+                PERFORM set_config('lock_timeout', left_ms || 'ms', true), set_config('statement_timeout', left_ms || 'ms', true),
+                        set_config('idle_in_transaction_session_timeout', left_ms || 'ms', true),
+                        set_config('synchronous_commit', 'on', true);
+                SELECT * INTO l FROM partition_lease x WHERE x.topic = p_topic AND x.partition = p_partition FOR SHARE;
+                IF NOT FOUND THEN
+                    PERFORM lease_raise('SH006', 'never held');
+                ELSIF p_epoch < l.epoch THEN
+                    PERFORM lease_raise('SH002', 'stale');
+                ELSIF p_epoch > l.epoch OR l.holder IS DISTINCT FROM p_agent OR l.holder_session IS DISTINCT FROM p_session THEN
+                    PERFORM lease_raise('SH001', 'not the holder');
+                END IF;
+                INSERT INTO lease_fence_pending VALUES (p_agent, p_session, p_topic, p_partition, p_epoch);
+                RETURN left_ms;
+            END;
+            $$
+            """;
     private static final String INSERT = "INSERT INTO bench_write (partition, epoch, payload) VALUES (?, ?, ?)";
 
     private final int threads;
@@ -83,7 +121,14 @@ public final class StoreBench {
                     // The floor of any fence: a PL/pgSQL call that does nothing, with the fence's arguments.
                     s.execute("CREATE FUNCTION bench_noop(varchar, integer, varchar, bigint, bigint) RETURNS bigint"
                             + " LANGUAGE plpgsql AS $$ BEGIN RETURN 0; END $$");
+                    s.execute(FENCE_BEFORE_V8);
+                    // An agent's own login (issue 18): the agent functions only, and its own table.
+                    s.execute("CREATE ROLE bench_agents NOLOGIN");
+                    s.execute("CREATE ROLE " + AGENT_LOGIN + " LOGIN IN ROLE bench_agents");
+                    s.execute("GRANT INSERT ON bench_write TO bench_agents");
+                    s.execute("GRANT USAGE ON SEQUENCE bench_write_id_seq TO bench_agents");
                 }
+                DatabaseGrants.grant(pool, "postgres", "bench_agents");
                 StoreBench bench = new StoreBench(threads, round, rounds, url, new PostgresLeaseStore(pool));
                 bench.run();
             }
@@ -109,6 +154,7 @@ public final class StoreBench {
         for (int t = 0; t < threads; t++) {
             Session a = agents.get(2 * t);
             store.acquire(AcquireRequest.ifFree(LeaseKey.of("fenced", t), a.agent(), a.sessionEpoch()), "Bench");
+            store.mapAgent(a.agent(), AGENT_LOGIN);
         }
 
         for (int t = 0; t < threads; t++) {
@@ -119,6 +165,10 @@ public final class StoreBench {
         rows.add(compare("session renewals/s (1 agent, 1,000 partitions)", this::storeRenew, this::rawRenew));
         rows.add(compare("fenced commits/s (fence + insert + commit)", this::storeFenced, this::rawFenced));
         rows.add(compare("fenced commit vs the same insert unfenced", this::storeFenced, this::rawUnfenced));
+        // Issue 18's price: the fence as an agent's own login (identity check, SECURITY DEFINER,
+        // pinned search path) against the fence as it was before V8, both on raw connections.
+        rows.add(compare("fence as its own login vs the fence before V8", (t, stop, ops) -> rawFenced(t, stop, ops,
+                AGENT_LOGIN, FENCE), (t, stop, ops) -> rawFenced(t, stop, ops, "postgres", "SELECT bench_fence_v7(?, ?, ?, ?, ?)")));
         // What any fence must at least cost here: one more statement before the write. The fenced
         // path cannot beat these floors; they say how much of the row above is the protocol's own.
         rows.add(compare("floor: SELECT 1 first vs the same insert", (t, stop, ops) -> rawPrefixed(t, stop, ops,
@@ -317,9 +367,16 @@ public final class StoreBench {
     }
 
     private void rawFenced(int thread, BooleanSupplier stop, LongAdder ops) throws SQLException {
+        rawFenced(thread, stop, ops, "postgres", FENCE);
+    }
+
+    /** The fenced write on a connection of its own, logged in as {@code login}, fenced by {@code fenceSql}. */
+    private void rawFenced(int thread, BooleanSupplier stop, LongAdder ops, String login, String fenceSql)
+            throws SQLException {
         Session me = agents.get(2 * thread);
-        try (Connection c = DriverManager.getConnection(url, "postgres", "postgres");
-             PreparedStatement fence = c.prepareStatement(FENCE);
+        // Without the embedded server's ?user=postgres, which would win over the login.
+        try (Connection c = DriverManager.getConnection(url.replaceAll("\\?.*", ""), login, null);
+             PreparedStatement fence = c.prepareStatement(fenceSql);
              PreparedStatement insert = c.prepareStatement(INSERT)) {
             c.setAutoCommit(false);
             while (!stop.getAsBoolean()) {

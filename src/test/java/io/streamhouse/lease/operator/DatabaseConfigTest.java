@@ -35,4 +35,24 @@ class DatabaseConfigTest {
     void aGivenPasswordIsUsedAsIs() {
         assertThat(fromEnvironment(Map.of("STREAMHOUSE_DB_PASSWORD", "s3cret")).password()).contains("s3cret");
     }
+
+    @Test
+    void theSchemaOwnerIsTheMigrationUserElseTheOperatorsOwn() {
+        String url = "jdbc:postgresql://db/x";
+        assertThat(StoreProducer.schemaOwner(fromEnvironment(Map.of("STREAMHOUSE_DB_USER", "op")), url)).isEqualTo("op");
+        assertThat(StoreProducer.schemaOwner(fromEnvironment(Map.of("STREAMHOUSE_DB_USER", "op",
+                "STREAMHOUSE_DB_MIGRATION_USER", "owner", "STREAMHOUSE_DB_GRANT_OPERATOR", "op",
+                "STREAMHOUSE_DB_GRANT_AGENTS", "agents")), url)).isEqualTo("owner");
+    }
+
+    @Test
+    void settingsThatWouldNotDoWhatTheySayAreRefused() {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> StoreProducer.schemaOwner(fromEnvironment(Map.of(
+                        "STREAMHOUSE_DB_GRANT_OPERATOR", "op")), "jdbc:postgresql://db/x"))
+                .hasMessageContaining("go together");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> StoreProducer.schemaOwner(fromEnvironment(Map.of(
+                        "STREAMHOUSE_DB_USER", "op", "STREAMHOUSE_DB_MIGRATION_USER", "owner")),
+                        "jdbc:postgresql://db/x?user=someone&password=secret"))
+                .hasMessageContaining("names a user (user=someone)").hasMessageNotContaining("secret");
+    }
 }
