@@ -142,7 +142,8 @@ class SafetySuiteIT {
 
     @Test
     void noStaleWriterCommitsAndNothingAcknowledgedIsLost() throws Exception {
-        System.out.printf("safety suite: seed %d (replay with -Dsafety.seed=%d), %d s, %d agents, %d partitions%n",
+        System.out.printf("safety suite: seed %d (replay with -Dsafety.seed=%d), %d s, %d agents, %d partitions;"
+                + " database logins by password: a schema owner, the operator's, one per agent%n",
                 seed, seed, runFor.toSeconds(), agentCount, partitions);
         pgData = Files.createTempDirectory("safety-pg");
         pg = LocalPostgres.start(pgData, PG_CONFIG);
@@ -150,12 +151,33 @@ class SafetySuiteIT {
         // Least privilege, as in production (docs/database-security.md): the schema has an owner
         // of its own, the operator runs as its own login, and every agent as its own, in the
         // agents' role, with no privilege on any table.
+        // Each logs in with its password (scram-sha-256); only the harness's superuser is trusted.
         try (Connection c = db(); Statement st = c.createStatement()) {
-            st.execute("CREATE ROLE " + OWNER + " LOGIN");
-            st.execute("CREATE ROLE " + OPERATOR + " LOGIN");
+            st.execute("CREATE ROLE " + OWNER + " LOGIN PASSWORD '" + password(OWNER) + "'");
+            st.execute("CREATE ROLE " + OPERATOR + " LOGIN PASSWORD '" + password(OPERATOR) + "'");
             st.execute("CREATE ROLE " + AGENTS + " NOLOGIN");
             st.execute("GRANT CREATE ON SCHEMA public TO " + OWNER);
+            java.nio.file.Path hba;
+            try (java.sql.ResultSet rs = st.executeQuery("SHOW hba_file")) {
+                rs.next();
+                hba = java.nio.file.Path.of(rs.getString(1));
+            }
+            Files.writeString(hba, """
+                    local all all trust
+                    host all postgres 127.0.0.1/32 trust
+                    host all postgres ::1/128 trust
+                    host all all 127.0.0.1/32 scram-sha-256
+                    host all all ::1/128 scram-sha-256
+                    """);
+            st.execute("SELECT pg_reload_conf()");
         }
+        await("passwords required").atMost(Duration.ofSeconds(10)).until(() -> {
+            try (Connection c = DriverManager.getConnection(url(), OPERATOR, "wrong")) {
+                return false;
+            } catch (java.sql.SQLException e) {
+                return "28P01".equals(e.getSQLState());
+            }
+        });
         server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(), dispatcher, false);
         server.init();
         apiPort = java.net.URI.create(server.url("/")).getPort();
@@ -369,7 +391,7 @@ class SafetySuiteIT {
         sa.getSpec().setSessionKeeper(SessionKeeper.Agent);
         sa.getSpec().setDatabaseUser(name); // its own login: the operator maps it to the agent id
         try (Connection c = db(); Statement st = c.createStatement()) {
-            st.execute("CREATE ROLE \"" + name + "\" LOGIN IN ROLE " + AGENTS);
+            st.execute("CREATE ROLE \"" + name + "\" LOGIN PASSWORD '" + password(name) + "' IN ROLE " + AGENTS);
         } catch (Exception e) {
             throw new IllegalStateException("could not create the login of " + name, e);
         }
@@ -395,7 +417,7 @@ class SafetySuiteIT {
 
         Agent(String name, KubernetesMockServer server) {
             this.name = name;
-            this.pool = Database.pool(new Database.PoolSettings(url(), name, null, 3, Duration.ofSeconds(2)), name);
+            this.pool = Database.pool(new Database.PoolSettings(url(), name, password(name), 3, Duration.ofSeconds(2)), name);
             this.link = new CuttableDataSource(pool);
             this.kube = client(server, "safety-" + name);
             this.leases = LeaseClient.builder(AgentIdentity.of(NS, name), kube, link).listener(new LeaseListener() {
@@ -652,6 +674,11 @@ class SafetySuiteIT {
     static final String OPERATOR = "safety_operator";
     static final String AGENTS = "safety_agents";
 
+    /** Each login's password: made up here, different for every login (a zombie gets no other's). */
+    static String password(String login) {
+        return login + "-" + Integer.toHexString(login.hashCode() * 31 + 7);
+    }
+
     /** The database's URL without the embedded server's {@code ?user=postgres}, which would win over each login. */
     String url() {
         return pg.jdbcUrl("postgres").replaceAll("\\?.*", "");
@@ -694,7 +721,8 @@ class SafetySuiteIT {
         String java = ProcessHandle.current().info().command().orElse("java");
         ProcessBuilder builder = new ProcessBuilder(java, "-Xmx512m", "-Dquarkus.profile=bench", "-Dquarkus.http.port=0",
                 "-Dstreamhouse.db.url=" + url(), "-Dstreamhouse.db.user=" + OPERATOR,
-                "-Dstreamhouse.db.migration.user=" + OWNER, "-Dstreamhouse.db.grant.operator=" + OPERATOR,
+                "-Dstreamhouse.db.password=" + password(OPERATOR), "-Dstreamhouse.db.migration.user=" + OWNER,
+                "-Dstreamhouse.db.migration.password=" + password(OWNER), "-Dstreamhouse.db.grant.operator=" + OPERATOR,
                 "-Dstreamhouse.db.grant.agents=" + AGENTS, "-Dstreamhouse.cluster-check.enabled=false",
                 "-Dstreamhouse.assign.handoff-timeout=2s", "-jar", jar.toString())
                 .redirectErrorStream(true).redirectOutput(log.toFile());
