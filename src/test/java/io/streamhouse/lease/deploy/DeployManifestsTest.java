@@ -1,5 +1,7 @@
 package io.streamhouse.lease.deploy;
 
+import io.fabric8.kubernetes.api.model.rbac.RoleBinding;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -207,14 +209,50 @@ class DeployManifestsTest {
     }
 
     @Test
-    void agentsMayOnlyGetStreamAgentsByName() throws IOException {
-        Role agent = all().stream().filter(r -> r instanceof Role && "streamhouse-agent".equals(r.getMetadata().getName()))
-                .map(Role.class::cast).findFirst().orElseThrow();
+    void agentsMayOnlyGetStreamAgentsByNameInTheNamespacesTheyAreBoundIn() throws IOException {
+        ClusterRole agent = all().stream().filter(r -> r instanceof ClusterRole && "streamhouse-agent".equals(r.getMetadata().getName()))
+                .map(ClusterRole.class::cast).findFirst().orElseThrow();
         // Their leases come from the database: nothing on PartitionLeases, nothing but get on StreamAgents.
         assertThat(agent.getRules()).singleElement().satisfies(rule -> {
             assertThat(rule.getResources()).containsExactly("streamagents");
             assertThat(rule.getVerbs()).containsExactly("get");
         });
+        // Granted per namespace (a RoleBinding), never cluster-wide.
+        assertThat(all()).filteredOn(r -> r instanceof ClusterRoleBinding cb && "streamhouse-agent".equals(cb.getRoleRef().getName()))
+                .isEmpty();
+        assertThat(all()).filteredOn(r -> r instanceof RoleBinding rb && "streamhouse-agent".equals(rb.getRoleRef().getName()))
+                .singleElement().satisfies(r -> assertThat(((RoleBinding) r).getRoleRef().getKind()).isEqualTo("ClusterRole"));
+    }
+
+    @Test
+    void peopleGetStreamHouseResourcesThroughTheViewEditAndAdminRolesButNeverTheirStatus() throws IOException {
+        Map<String, ClusterRole> roles = new java.util.HashMap<>();
+        all().stream().filter(r -> r instanceof ClusterRole).map(ClusterRole.class::cast)
+                .forEach(r -> roles.put(r.getMetadata().getName(), r));
+        String aggregate = "rbac.authorization.k8s.io/aggregate-to-";
+        assertThat(roles.get("streamhouse-view").getMetadata().getLabels())
+                .containsEntry(aggregate + "view", "true").containsEntry(aggregate + "edit", "true")
+                .containsEntry(aggregate + "admin", "true");
+        assertThat(roles.get("streamhouse-view").getRules()).allSatisfy(rule ->
+                assertThat(rule.getVerbs()).containsExactlyInAnyOrder("get", "list", "watch"));
+        assertThat(roles.get("streamhouse-edit").getMetadata().getLabels())
+                .containsEntry(aggregate + "edit", "true").containsEntry(aggregate + "admin", "true")
+                .doesNotContainKey(aggregate + "view");
+        assertThat(roles.get("streamhouse-edit").getRules()).allSatisfy(rule -> {
+            assertThat(rule.getResources()).containsExactlyInAnyOrder("partitionleases", "streamtopics", "streamagents");
+            assertThat(rule.getResources()).noneMatch(x -> x.contains("/"));
+        });
+    }
+
+    @Test
+    void anUnhealthyOperatorPodMayAlwaysBeEvictedAsTheKubernetesSchemaSpellsIt() throws IOException {
+        // Parsed by Fabric8's model, generated from the Kubernetes OpenAPI schema (the local 1.20
+        // server does not know the field): a misspelt field would land in additionalProperties.
+        io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget pdb = all().stream()
+                .filter(r -> r instanceof io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget)
+                .map(io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget.class::cast).findFirst().orElseThrow();
+        assertThat(pdb.getSpec().getUnhealthyPodEvictionPolicy()).isEqualTo("AlwaysAllow");
+        assertThat(pdb.getSpec().getAdditionalProperties()).isEmpty();
     }
 
     @Test
