@@ -55,4 +55,16 @@ class DatabaseConfigTest {
                         "jdbc:postgresql://db/x?user=someone&password=secret"))
                 .hasMessageContaining("names a user (user=someone)").hasMessageNotContaining("secret");
     }
+
+    @Test
+    void leaderElectionTimingsUnderWhichTwoReplicasCouldLeadAreRefused() {
+        java.time.Duration s10 = java.time.Duration.ofSeconds(10);
+        LeaderElection.validate(s10, java.time.Duration.ofSeconds(8), java.time.Duration.ofSeconds(2));
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> LeaderElection.validate(s10, s10, java.time.Duration.ofSeconds(2)))
+                .hasMessageContaining("renew-deadline (PT10S) must be less than lease-duration (PT10S)");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> LeaderElection.validate(s10, java.time.Duration.ofSeconds(8),
+                java.time.Duration.ofSeconds(8))).hasMessageContaining("retry-period (PT8S) must be less than renew-deadline");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> LeaderElection.validate(s10, java.time.Duration.ofSeconds(8),
+                java.time.Duration.ZERO)).hasMessageContaining("must be positive");
+    }
 }
