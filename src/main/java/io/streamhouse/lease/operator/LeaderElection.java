@@ -1,5 +1,6 @@
 package io.streamhouse.lease.operator;
 
+import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfigurationBuilder;
 import jakarta.enterprise.inject.Produces;
@@ -17,12 +18,15 @@ public class LeaderElection {
 
     @Produces
     @Singleton
-    LeaderElectionConfiguration leaderElection(LeaderElectionConfig config) {
+    LeaderElectionConfiguration leaderElection(LeaderElectionConfig config, StoreProducer store) {
         validate(config.leaseDuration(), config.renewDeadline(), config.retryPeriod());
         return LeaderElectionConfigurationBuilder.aLeaderElectionConfiguration("streamhouse-lease-operator")
                 .withLeaseDuration(config.leaseDuration())
                 .withRenewDeadline(config.renewDeadline())
                 .withRetryPeriod(config.retryPeriod())
+                // Runs before the reconcilers start (the operator SDK calls it, then starts them):
+                // only the leader migrates the schema.
+                .withLeaderCallbacks(new LeaderCallbacks(store::migrateAsLeader, () -> { }, leader -> { }))
                 .build();
     }
 

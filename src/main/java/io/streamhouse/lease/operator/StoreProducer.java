@@ -14,9 +14,12 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import javax.sql.DataSource;
+import io.quarkus.runtime.configuration.ConfigUtils;
+import org.eclipse.microprofile.config.ConfigProvider;
 import org.jboss.logging.Logger;
 
 /**
@@ -32,6 +35,8 @@ public class StoreProducer {
     private HikariDataSource pool;
     private HikariDataSource renewalPool;
     private Database.PoolSettings settings;
+    private DatabaseConfig config;
+    private String url;
 
     @Produces
     @Singleton
@@ -57,9 +62,44 @@ public class StoreProducer {
                 config.poolSize(),
                 config.connectTimeout());
         pool = Database.pool(settings);
-        int applied = migrateAndGrant(config, url);
-        LOG.infof("lease store ready on %s as %s (%d migration(s) applied)", redact(url), config.user(), applied);
+        this.config = config;
+        this.url = url;
+        if (leaderElected()) {
+            // Several replicas: only the one that leads migrates, when it starts leading
+            // (LeaderElection's callback, before any reconcile), so that a replica of a new version
+            // that is not (yet) the leader never changes the schema under the one that leads.
+            Database.SchemaStatus status = Database.status(pool);
+            LOG.infof("lease store on %s as %s: schema at version %s, this build's newest %s%s", redact(url), config.user(),
+                    status.applied(), status.known(), status.current() ? "" : " (migrated when this replica leads)");
+        } else {
+            int applied = migrateAndGrant();
+            LOG.infof("lease store ready on %s as %s (%d migration(s) applied)", redact(url), config.user(), applied);
+        }
         return pool;
+    }
+
+    /** Whether replicas elect a leader in this profile (quarkus.operator-sdk.activate-leader-election-for-profiles). */
+    static boolean leaderElected() {
+        List<String> electing = ConfigProvider.getConfig()
+                .getOptionalValues("quarkus.operator-sdk.activate-leader-election-for-profiles", String.class)
+                .orElse(List.of());
+        return ConfigUtils.getProfiles().stream().anyMatch(electing::contains);
+    }
+
+    /**
+     * Called by the replica that has just become the leader, before it reconciles anything: brings
+     * the schema up to this build's version and grants. A failure stops the process (as losing
+     * leadership does): reconciling on a schema older than the code expects is not an option, and
+     * another replica, or this one restarted, tries again.
+     */
+    void migrateAsLeader() {
+        try {
+            int applied = migrateAndGrant();
+            LOG.infof("leading: schema brought to this build's version (%d migration(s) applied)", applied);
+        } catch (RuntimeException e) {
+            LOG.errorf(e, "leading, but the schema could not be migrated (%s): exiting, to be restarted", e.getMessage());
+            System.exit(1);
+        }
     }
 
     /**
@@ -67,7 +107,7 @@ public class StoreProducer {
      * own that is closed afterwards) or, when none is configured, as the operator's user; then
      * grants the operator's and the agents' privileges when their roles are configured.
      */
-    private int migrateAndGrant(DatabaseConfig config, String url) {
+    private synchronized int migrateAndGrant() {
         Optional<String> operatorRole = config.grant().operator().filter(r -> !r.isBlank());
         Optional<String> agentRole = config.grant().agents().filter(r -> !r.isBlank());
         String owner = schemaOwner(config, url);

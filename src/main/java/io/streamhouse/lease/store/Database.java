@@ -6,6 +6,9 @@ import java.time.Duration;
 import java.util.Objects;
 import javax.sql.DataSource;
 import org.flywaydb.core.Flyway;
+import org.flywaydb.core.api.MigrationInfo;
+import org.flywaydb.core.api.MigrationInfoService;
+import org.flywaydb.core.api.MigrationState;
 import org.flywaydb.core.api.output.MigrateResult;
 
 /** Builds the connection pool and brings the schema up to date with Flyway. */
@@ -58,13 +61,44 @@ public final class Database {
         return new HikariDataSource(config);
     }
 
-    /** Applies pending migrations; returns how many were applied. */
+    /**
+     * Applies pending migrations; returns how many were applied. Migrations applied by a newer
+     * build (versions this one does not know) are accepted, not refused: Flyway ignores "future"
+     * migrations by default, and the schema only ever grows compatibly (docs/upgrading.md).
+     */
     public static int migrate(DataSource dataSource) {
-        MigrateResult result = Flyway.configure()
-                .dataSource(dataSource)
-                .locations(MIGRATIONS)
-                .load()
-                .migrate();
+        return migrate(dataSource, MIGRATIONS);
+    }
+
+    /** As above, from these classpath locations (tests add a later release's migration). */
+    public static int migrate(DataSource dataSource, String... locations) {
+        MigrateResult result = flyway(dataSource, locations).migrate();
         return result.migrationsExecuted;
+    }
+
+    /** Where the schema stands against this build: the version applied and the newest this build has. */
+    public record SchemaStatus(String applied, String known, int pending) {
+        public boolean current() {
+            return pending == 0;
+        }
+    }
+
+    /** Reads the schema's version without changing anything (a replica that does not lead). */
+    public static SchemaStatus status(DataSource dataSource) {
+        MigrationInfoService info = flyway(dataSource, MIGRATIONS).info();
+        MigrationInfo current = info.current();
+        MigrationInfo[] all = info.all();
+        String known = "none";
+        for (MigrationInfo m : all) {
+            if (m.getVersion() != null && m.getState() != MigrationState.FUTURE_SUCCESS
+                    && m.getState() != MigrationState.FUTURE_FAILED) {
+                known = m.getVersion().getVersion();
+            }
+        }
+        return new SchemaStatus(current == null ? "none" : current.getVersion().getVersion(), known, info.pending().length);
+    }
+
+    private static Flyway flyway(DataSource dataSource, String... locations) {
+        return Flyway.configure().dataSource(dataSource).locations(locations).load();
     }
 }

@@ -1,0 +1,70 @@
+package io.streamhouse.lease.store;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.zaxxer.hikari.HikariDataSource;
+import io.streamhouse.lease.model.AgentId;
+import io.streamhouse.lease.model.LeaseKey;
+import io.streamhouse.lease.testing.TestDatabases;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.Statement;
+import java.time.Duration;
+import org.flywaydb.core.Flyway;
+import org.junit.jupiter.api.Test;
+
+/**
+ * This build against a schema one release ahead (a test-only later migration, db/later) and one
+ * behind (Flyway stopped at V7), as replicas of two versions meet during a rolling update
+ * (docs/upgrading.md).
+ */
+class SchemaUpgradeTest {
+
+    static HikariDataSource emptyDatabase(String name) throws Exception {
+        LocalPostgres pg = TestDatabases.server();
+        String db = name + "_" + ProcessHandle.current().pid() + "_" + System.nanoTime() % 100000;
+        try (Connection c = DriverManager.getConnection(pg.jdbcUrl("postgres"), "postgres", "postgres");
+             Statement s = c.createStatement()) {
+            s.execute("CREATE DATABASE " + db);
+        }
+        return Database.pool(new Database.PoolSettings(pg.jdbcUrl(db), "postgres", "postgres", 4, Duration.ofSeconds(5)));
+    }
+
+    @Test
+    void thisBuildRunsOnTheSchemaOfALaterReleaseWithoutTouchingIt() throws Exception {
+        try (HikariDataSource ds = emptyDatabase("ahead")) {
+            Database.migrate(ds, Database.MIGRATIONS, "classpath:db/later");
+
+            assertThat(Database.migrate(ds)).as("a later release's migration is not refused, nothing applied").isZero();
+            Database.SchemaStatus status = Database.status(ds);
+            assertThat(status.applied()).isEqualTo("9999");
+            assertThat(status.known()).isEqualTo("8");
+            assertThat(status.current()).isTrue();
+
+            PostgresLeaseStore store = new PostgresLeaseStore(ds);
+            Session s = store.register(new AgentRegistration(AgentId.of("old-replica-agent"), "default", "", "",
+                    Duration.ofSeconds(30)));
+            LeaseKey key = LeaseKey.of("ahead", 0);
+            assertThat(store.acquire(AcquireRequest.ifFree(key, s.agent(), s.sessionEpoch()), "Assigned").outcome())
+                    .isEqualTo(AcquireResult.Outcome.ACQUIRED);
+            Integer written = store.fenced(key, s.agent(), s.sessionEpoch(), 1, c -> 1);
+            assertThat(written).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aSchemaOneReleaseBehindIsReportedAndMigratedOnlyWhenAsked() throws Exception {
+        try (HikariDataSource ds = emptyDatabase("behind")) {
+            Flyway.configure().dataSource(ds).locations(Database.MIGRATIONS).target("7").load().migrate();
+
+            Database.SchemaStatus status = Database.status(ds);
+            assertThat(status.applied()).isEqualTo("7");
+            assertThat(status.known()).isEqualTo("8");
+            assertThat(status.pending()).isEqualTo(1);
+            assertThat(Database.status(ds).applied()).as("reading the status changes nothing").isEqualTo("7");
+
+            assertThat(Database.migrate(ds)).isEqualTo(1);
+            assertThat(Database.status(ds).current()).isTrue();
+        }
+    }
+}
