@@ -116,6 +116,37 @@ class RollingUpgradeIT {
         leaseIsHeld("ahead");
     }
 
+    @Test
+    void aLeaderThatLosesItsLeaseExitsInsteadOfReconcilingBesideTheNextOne() throws Exception {
+        String db = database("usurped");
+        String leaseNs = namespace("le-usurped");
+        start(db, leaseNs);
+        await("leading").atMost(Duration.ofSeconds(60))
+                .until(() -> Files.readString(log).contains("leading: schema brought to this build's version"));
+
+        // Another replica takes the Lease over (as after a partition that outlasted the lease).
+        client.leases().inNamespace(leaseNs).withName("streamhouse-lease-operator").edit(l -> {
+            l.getSpec().setHolderIdentity("usurper");
+            l.getSpec().setLeaseDurationSeconds(3600);
+            l.getSpec().setRenewTime(now());
+            return l;
+        });
+
+        await("exited, log " + log).atMost(Duration.ofSeconds(60)).until(() -> !operator.isAlive());
+        assertThat(operator.exitValue()).isEqualTo(1);
+        assertThat(Files.readString(log)).contains("lost the leadership of streamhouse-lease-operator while running: exiting");
+    }
+
+    @Test
+    void aLeaderAskedToStopStopsCleanly() throws Exception {
+        start(database("stopped"), namespace("le-stopped"));
+        await("leading").atMost(Duration.ofSeconds(60))
+                .until(() -> Files.readString(log).contains("leading: schema brought to this build's version"));
+        operator.destroy(); // SIGTERM, as Kubernetes stops a pod
+        assertThat(operator.waitFor(30, TimeUnit.SECONDS)).as("stopped within 30 s, log " + log).isTrue();
+        assertThat(Files.readString(log)).doesNotContain("lost the leadership");
+    }
+
     // ------------------------------------------------------------------ helpers
 
     void start(String db, String leaseNamespace) throws Exception {
