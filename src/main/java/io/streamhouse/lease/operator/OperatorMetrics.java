@@ -25,6 +25,7 @@ import java.util.function.ToDoubleFunction;
  *     because the operator's view was stale (a retry each, never unsafe);</li>
  * <li>{@code streamhouse_leases_held{agent}}: leases per agent, as last counted for its StreamAgent;</li>
  * <li>{@code streamhouse_partitions_unassigned}: PartitionLeases with nobody holding them;</li>
+ * <li>{@code streamhouse_agents{phase}}: StreamAgents by status phase (Conflict: an agent id used twice);</li>
  * <li>{@code streamhouse_agent_status_lag_seconds}: from the first change of an agent's leases the
  *     change feed reported to its StreamAgent status listing it (histogram): how far Kubernetes
  *     trails the database.</li>
@@ -131,6 +132,13 @@ public class OperatorMetrics {
         removeExisting(registry.find("streamhouse.lease.status.writes.waiting").meters());
         Gauge.builder("streamhouse.lease.status.writes.waiting", source, count)
                 .description("PartitionLease status writes waiting for their turn in the write budget").register(registry);
+    }
+
+    /** Registers the gauge of StreamAgents in {@code phase}, counted at scrape time from {@code source}. */
+    <T> void agents(String phase, T source, ToDoubleFunction<T> count) {
+        removeExisting(registry.find("streamhouse.agents").tag("phase", phase).meters());
+        Gauge.builder("streamhouse.agents", source, count).tag("phase", phase)
+                .description("StreamAgents by status phase (Ready, Draining, Lost, Conflict, Invalid)").register(registry);
     }
 
     /** Registers the gauge of unheld partitions, computed at scrape time from {@code source}. */

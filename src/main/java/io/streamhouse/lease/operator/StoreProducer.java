@@ -1,6 +1,7 @@
 package io.streamhouse.lease.operator;
 
 import com.zaxxer.hikari.HikariDataSource;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.Startup;
 import io.streamhouse.lease.store.Database;
@@ -41,7 +42,7 @@ public class StoreProducer {
     @Produces
     @Singleton
     @Startup // migrate at boot: a broken schema or database shows up now, not on first reconcile
-    DataSource dataSource(DatabaseConfig config) {
+    DataSource dataSource(DatabaseConfig config, MeterRegistry registry) {
         String url = config.url().filter(u -> !u.isBlank()).orElse(null);
         if (url == null) {
             // Stopped by stop() below once the operator has stopped, not by a JVM hook of its own that
@@ -61,7 +62,8 @@ public class StoreProducer {
         settings = new Database.PoolSettings(url, config.user(), config.password().filter(p -> !p.isEmpty()).orElse(null),
                 config.poolSize(),
                 config.connectTimeout());
-        pool = Database.pool(settings);
+        // hikaricp_connections_* (active, idle, pending, timeouts) for the dashboard and alerts.
+        pool = Database.pool(settings, "streamhouse-lease-store", registry);
         this.config = config;
         this.url = url;
         if (leaderElected()) {

@@ -171,6 +171,10 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     @Override
     public List<EventSource<?, StreamAgent>> prepareEventSources(EventSourceContext<StreamAgent> context) {
         agents = context.getPrimaryCache();
+        for (StreamAgentPhase phase : StreamAgentPhase.values()) {
+            metrics.agents(phase.name(), agents, cache -> cache.list(a -> a.getStatus() != null
+                    && a.getStatus().getPhase() == phase).count());
+        }
         agents.addIndexers(Map.of(BY_AGENT_ID, a -> a.getSpec() == null || a.getSpec().getAgentId() == null
                 ? List.of() : List.of(a.getSpec().getAgentId())));
         // A pod agent's StreamAgent has the pod's name.

@@ -40,7 +40,19 @@ public final class Database {
     }
 
     public static HikariDataSource pool(PoolSettings settings, String name) {
+        return pool(settings, name, null);
+    }
+
+    /**
+     * As above, with the pool's own metrics (connections active, idle, pending; acquire and usage
+     * times) in {@code metricRegistry}, a Micrometer MeterRegistry (typed Object so that this
+     * package needs no Micrometer), or none when null.
+     */
+    public static HikariDataSource pool(PoolSettings settings, String name, Object metricRegistry) {
         HikariConfig config = new HikariConfig();
+        if (metricRegistry != null) {
+            config.setMetricRegistry(metricRegistry);
+        }
         config.setPoolName(name);
         config.setJdbcUrl(settings.url());
         config.setUsername(settings.user());

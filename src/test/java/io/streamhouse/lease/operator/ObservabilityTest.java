@@ -61,6 +61,9 @@ class ObservabilityTest {
                     .containsPattern("streamhouse_agent_status_lag_seconds_count [1-9]");
             assertThat(body).as("the embedded test database runs with fsync off").contains("streamhouse_store_durable 0.0");
             assertThat(body).contains("streamhouse_store_up 1.0").contains("streamhouse_change_feed_up 1.0");
+            assertThat(body).containsPattern("streamhouse_agents\\{phase=\"Ready\"} [1-9]")
+                    .contains("streamhouse_agents{phase=\"Conflict\"}");
+            assertThat(body).containsPattern("hikaricp_connections_active\\{pool=\"streamhouse-lease-store\"}");
             assertThat(body).contains("reconciliations_success_total{controller_name=\"partitionlease\"}") // JOSDK
                     .containsPattern("reconciliations_execution_duration_seconds_count\\{[^}]*partitionlease");
         });
