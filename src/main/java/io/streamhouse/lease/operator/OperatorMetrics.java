@@ -24,7 +24,8 @@ import java.util.function.ToDoubleFunction;
  * <li>{@code streamhouse_store_cas_lost_total{outcome}}: compare-and-swaps that changed nothing
  *     because the operator's view was stale (a retry each, never unsafe);</li>
  * <li>{@code streamhouse_leases_held{agent}}: leases per agent, as last counted for its StreamAgent;</li>
- * <li>{@code streamhouse_partitions_unassigned}: PartitionLeases with nobody holding them;</li>
+ * <li>{@code streamhouse_partitions_unassigned{namespace,group}}: partitions nobody holds
+ *     ({@link UnassignedPartitions});</li>
  * <li>{@code streamhouse_agents{phase}}: StreamAgents by status phase (Conflict: an agent id used twice);</li>
  * <li>{@code streamhouse_agent_status_lag_seconds}: from the first change of an agent's leases the
  *     change feed reported to its StreamAgent status listing it (histogram): how far Kubernetes
@@ -139,13 +140,6 @@ public class OperatorMetrics {
         removeExisting(registry.find("streamhouse.agents").tag("phase", phase).meters());
         Gauge.builder("streamhouse.agents", source, count).tag("phase", phase)
                 .description("StreamAgents by status phase (Ready, Draining, Lost, Conflict, Invalid)").register(registry);
-    }
-
-    /** Registers the gauge of unheld partitions, computed at scrape time from {@code source}. */
-    <T> void unassigned(T source, ToDoubleFunction<T> count) {
-        removeExisting(registry.find("streamhouse.partitions.unassigned").meters());
-        Gauge.builder("streamhouse.partitions.unassigned", source, count)
-                .description("PartitionLeases nobody holds (Pending or Unassigned)").register(registry);
     }
 
     /**

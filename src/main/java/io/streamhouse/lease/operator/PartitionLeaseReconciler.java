@@ -54,6 +54,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.stream.Stream;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -90,6 +91,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     private final OperatorMetrics metrics;
     private final LeaseActivity activity;
     private volatile IndexerResourceCache<PartitionLease> leases;
+    private final UnassignedPartitions unassignedPartitions;
     private InformerEventSource<StreamAgent, PartitionLease> agents;
     private final SimpleInboundEventSource<PartitionLease> nudges = new SimpleInboundEventSource<>("lease-nudges");
     private final GroupPlanner planner;
@@ -110,8 +112,10 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
 
     public PartitionLeaseReconciler(LeaseStore store, EventRecorder events, Clock clock, AssignConfig assign,
                                     StatusBudget statusBudget, ChangeNotifications changes, OperatorMetrics metrics,
-                                    LeaseActivity activity, EndedSessions endedSessions, Planning planning) {
+                                    LeaseActivity activity, EndedSessions endedSessions, Planning planning,
+                                    UnassignedPartitions unassignedPartitions) {
         this.store = store;
+        this.unassignedPartitions = unassignedPartitions;
         this.planning = planning;
         this.planner = planning.planner;
         this.endedSessions = endedSessions;
@@ -158,7 +162,10 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
      */
     @PostConstruct
     void start() {
-        metrics.unassigned(this, PartitionLeaseReconciler::unassigned);
+        unassignedPartitions.leases(() -> {
+            IndexerResourceCache<PartitionLease> cache = leases;
+            return cache == null ? Stream.empty() : cache.list();
+        });
         metrics.statusWritesWaiting(statusWrites, WriteBudget::waiting);
         changes.subscribe(new ChangeListener());
         planning.partitionLeases(new Planning.PartitionLeases() {
@@ -908,14 +915,6 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
                 .filter(pl -> pl.getStatus() == null || pl.getStatus().getBoundKey() == null
                         || key.toString().equals(pl.getStatus().getBoundKey()))
                 .toList());
-    }
-
-    /** PartitionLeases nobody holds, for the unassigned gauge (counted at scrape time). */
-    private double unassigned() {
-        IndexerResourceCache<PartitionLease> cache = leases;
-        return cache == null ? 0 : cache.list().filter(pl -> pl.getStatus() == null
-                || pl.getStatus().getPhase() == PartitionLeasePhase.Unassigned
-                || pl.getStatus().getPhase() == PartitionLeasePhase.Pending).count();
     }
 
     /** Ends the move of {@code key}, if one was in flight, and lets the next waiting leases start theirs. */

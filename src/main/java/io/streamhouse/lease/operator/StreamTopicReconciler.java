@@ -86,12 +86,14 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
     private final FailoverBatcher batches = new FailoverBatcher();
     private final SimpleInboundEventSource<StreamTopic> nudges = new SimpleInboundEventSource<>("topic-nudges");
     private volatile IndexerResourceCache<StreamTopic> topics;
+    private final UnassignedPartitions unassignedPartitions;
     private volatile InformerEventSource<StreamAgent, StreamTopic> agents;
 
     public StreamTopicReconciler(LeaseStore store, EventRecorder events, Clock clock, AssignConfig assign,
                                  StatusBudget statusBudget, ChangeNotifications changes, OperatorMetrics metrics,
-                                 EndedSessions endedSessions, Planning planning) {
+                                 EndedSessions endedSessions, Planning planning, UnassignedPartitions unassignedPartitions) {
         this.store = store;
+        this.unassignedPartitions = unassignedPartitions;
         this.events = events;
         this.clock = clock;
         this.metrics = metrics;
@@ -122,6 +124,10 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
 
     @PostConstruct
     void start() {
+        unassignedPartitions.topics(() -> {
+            IndexerResourceCache<StreamTopic> cache = topics;
+            return cache == null ? java.util.stream.Stream.empty() : cache.list();
+        });
         planning.topics(new Planning.Topics() {
             @Override
             public List<Assigner.LeaseInput> inputs(String namespace, String group, Set<LeaseKey> taken,

@@ -56,7 +56,8 @@ class ErrorStatusTest {
     };
     final PartitionLeaseReconciler reconciler = new PartitionLeaseReconciler(null, null, clock, assign, new StatusBudget(publish),
             new ChangeNotifications(null), new OperatorMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()),
-            new LeaseActivity(), new EndedSessions(), new Planning());
+            new LeaseActivity(), new EndedSessions(), new Planning(),
+            new UnassignedPartitions(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()));
 
     PartitionLease heldLease() {
         PartitionLease lease = Fixtures.lease("ns", "p0", "orders", 0, "default");

@@ -55,7 +55,9 @@ class ObservabilityTest {
             assertThat(body).contains("streamhouse_leases_held{agent=\"" + agentId + "\"} 1.0");
             assertThat(body).containsPattern("streamhouse_store_cas_seconds_count [1-9]");
             assertThat(body).containsPattern("streamhouse_store_cas_seconds_bucket\\{le=");
-            assertThat(body).containsPattern("streamhouse_partitions_unassigned [1-9]");
+            // Per namespace and group: the lease of group "nobody" is unassigned, the held one's group reads 0.
+            assertThat(body).contains("streamhouse_partitions_unassigned{group=\"nobody\",namespace=\"" + ns + "\"} 1.0")
+                    .contains("streamhouse_partitions_unassigned{group=\"g1\",namespace=\"" + ns + "\"} 0.0");
             assertThat(body).contains("streamhouse_failovers_total");
             assertThat(body).as("the holder's StreamAgent listed its lease after the feed reported it")
                     .containsPattern("streamhouse_agent_status_lag_seconds_count [1-9]");
