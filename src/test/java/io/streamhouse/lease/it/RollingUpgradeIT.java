@@ -125,12 +125,13 @@ class RollingUpgradeIT {
                 .until(() -> Files.readString(log).contains("leading: schema brought to this build's version"));
 
         // Another replica takes the Lease over (as after a partition that outlasted the lease).
-        client.leases().inNamespace(leaseNs).withName("streamhouse-lease-operator").edit(l -> {
-            l.getSpec().setHolderIdentity("usurper");
-            l.getSpec().setLeaseDurationSeconds(3600);
-            l.getSpec().setRenewTime(now());
-            return l;
-        });
+        // A merge patch, not an edit: the leader renews every 2 s, and an edit (which names the
+        // version it read) could meet a renewal in between and be refused. The leader's next
+        // renewal is then the one refused, and it finds the Lease held by someone else.
+        String renewed = now().format(java.time.format.DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"));
+        client.leases().inNamespace(leaseNs).withName("streamhouse-lease-operator").patch(
+                io.fabric8.kubernetes.client.dsl.base.PatchContext.of(io.fabric8.kubernetes.client.dsl.base.PatchType.JSON_MERGE),
+                "{\"spec\":{\"holderIdentity\":\"usurper\",\"leaseDurationSeconds\":3600,\"renewTime\":\"" + renewed + "\"}}");
 
         await("exited, log " + log).atMost(Duration.ofSeconds(60)).until(() -> !operator.isAlive());
         assertThat(operator.exitValue()).isEqualTo(1);
