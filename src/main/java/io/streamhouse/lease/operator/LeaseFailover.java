@@ -107,7 +107,7 @@ final class LeaseFailover {
      */
     private void count(AcquireRequest request, AcquireResult result, String reason) {
         if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
-            metrics.transition(reason);
+            metrics.acquired(reason, result);
         } else if (!result.succeeded()) {
             metrics.casLost(result.outcome());
             if (result.outcome() == AcquireResult.Outcome.AGENT_NOT_LIVE && ended.ended(request.agent(), request.sessionEpoch())) {

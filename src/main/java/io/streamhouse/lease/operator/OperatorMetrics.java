@@ -6,11 +6,13 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.streamhouse.lease.store.AcquireResult;
 import jakarta.enterprise.context.ApplicationScoped;
+import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import java.util.function.ToDoubleFunction;
+import java.util.stream.DoubleStream;
 
 /**
  * The operator's own Prometheus metrics (on /q/metrics, next to JOSDK's reconcile counts and
@@ -18,6 +20,9 @@ import java.util.function.ToDoubleFunction;
  * <ul>
  * <li>{@code streamhouse_lease_transitions_total{reason}}: changes of holder, by history reason
  *     (Assigned, Handoff, Moved, HandoffForced, AgentLost);</li>
+ * <li>{@code streamhouse_partition_unheld_seconds{reason}}: how long each partition that got a new
+ *     holder had gone without a valid one (histogram, database clock; a partition's first holder
+ *     is not counted);</li>
  * <li>{@code streamhouse_failovers_total}, {@code streamhouse_failover_leases_total}: dead agent
  *     incarnations whose leases were moved, and how many leases that moved;</li>
  * <li>{@code streamhouse_store_cas_seconds}: compare-and-swap round trips to PostgreSQL (histogram);</li>
@@ -35,12 +40,20 @@ import java.util.function.ToDoubleFunction;
 @ApplicationScoped
 public class OperatorMetrics {
 
+    /**
+     * Buckets of {@code streamhouse_partition_unheld_seconds}: from a handoff's tens of milliseconds
+     * to a failover after a session timeout (seconds) to partitions stuck for minutes.
+     */
+    static final Duration[] UNHELD_BUCKETS = DoubleStream.of(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
+            .mapToObj(s -> Duration.ofMillis((long) (s * 1000))).toArray(Duration[]::new);
+
     private final MeterRegistry registry;
     private final Timer cas;
     private final Timer agentStatusLag;
     private final Counter failovers;
     private final Counter failoverLeases;
     private final Map<String, Counter> transitions = new ConcurrentHashMap<>();
+    private final Map<String, Timer> unheld = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> held = new ConcurrentHashMap<>();
 
     public OperatorMetrics(MeterRegistry registry) {
@@ -62,14 +75,22 @@ public class OperatorMetrics {
         return cas.record(call);
     }
 
-    /** A lease changed holder for {@code reason} (the history reason). */
-    void transition(String reason) {
+    /**
+     * A compare-and-swap gave a lease a new holder for {@code reason} (the history reason): counted,
+     * and how long the partition had gone without a valid holder recorded, when the database knew.
+     */
+    void acquired(String reason, AcquireResult result) {
         transitions.computeIfAbsent(reason, r -> Counter.builder("streamhouse.lease.transitions").tag("reason", r)
                 .description("Changes of lease holder, by reason").register(registry)).increment();
+        result.unheldFor().ifPresent(gap -> unheld.computeIfAbsent(reason, r -> Timer.builder("streamhouse.partition.unheld")
+                .tag("reason", r)
+                .description("How long a partition went without a valid holder before a compare-and-swap gave it one,"
+                        + " on the database clock (0 for a takeover from a live holder), by reason")
+                .serviceLevelObjectives(UNHELD_BUCKETS).register(registry)).record(gap));
     }
 
     /** An agent's StreamAgent status listed lease changes the change feed reported {@code lag} earlier. */
-    void agentStatusLag(java.time.Duration lag) {
+    void agentStatusLag(Duration lag) {
         agentStatusLag.record(lag);
     }
 

@@ -538,7 +538,7 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
                 planner.observed(row.key(), row.holder(), row.holderLive(), row.epoch());
                 if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
                     acquired++;
-                    metrics.transition(reason);
+                    metrics.acquired(reason, result);
                 } else if (!result.succeeded()) {
                     metrics.casLost(result.outcome());
                 }
@@ -570,7 +570,7 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
                 rows.put(m.key(), result.lease());
                 planner.observed(m.key(), result.lease().holder(), result.lease().holderLive(), result.lease().epoch());
                 if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
-                    metrics.transition(reason);
+                    metrics.acquired(reason, result);
                     finishMove(m.key());
                     if (takeOver.forced()) {
                         events.warning(resource, Conditions.HANDOFF_FORCED, row.holder() + " did not release " + m.key()

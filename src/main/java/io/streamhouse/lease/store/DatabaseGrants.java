@@ -53,6 +53,7 @@ public final class DatabaseGrants {
     public static final List<String> INTERNAL_FUNCTIONS = List.of(
             "lease_act_as(varchar)",
             "lease_acquire_row(varchar, integer, varchar, bigint, varchar, bigint, varchar, boolean)",
+            "lease_unheld_since(varchar, bigint, bigint, timestamp with time zone, boolean)",
             "lease_session_refusal(agent_session, varchar, bigint)",
             "lease_raise(text, text)",
             "session_live(varchar, bigint)",

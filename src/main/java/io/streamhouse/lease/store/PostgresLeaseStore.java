@@ -613,7 +613,8 @@ public final class PostgresLeaseStore implements LeaseStore {
     }
 
     private static AcquireResult acquireResult(LeaseKey key, ResultSet rs) throws SQLException {
-        return new AcquireResult(AcquireResult.Outcome.valueOf(rs.getString("outcome")), lease(key, rs));
+        return new AcquireResult(AcquireResult.Outcome.valueOf(rs.getString("outcome")), lease(key, rs),
+                instant(rs.getTimestamp("unheld_since")));
     }
 
     private static Session session(ResultSet rs) throws SQLException {

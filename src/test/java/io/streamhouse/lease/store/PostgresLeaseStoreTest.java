@@ -28,6 +28,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** Every store operation and its error cases, against a real PostgreSQL. */
 class PostgresLeaseStoreTest {
@@ -621,6 +623,103 @@ class PostgresLeaseStoreTest {
             assertThat(store.leases()).extracting(Lease::key)
                     .containsExactly(LeaseKey.of("a-topic", 0), LeaseKey.of("a-topic", 1), LeaseKey.of("b-topic", 0));
             assertThat(store.lease(LeaseKey.of("a-topic", 0)).orElseThrow().acquiredAt()).isNotNull();
+        }
+    }
+
+    /**
+     * Since when a partition had no valid holder (V9): what streamhouse_partition_unheld_seconds is
+     * made of. Each case through the single compare-and-swap and through a batch, which compute it
+     * in two different places.
+     */
+    @Nested
+    class UnheldSince {
+
+        AcquireResult acquire(boolean batch, AcquireRequest request, String reason) {
+            return batch ? store.acquireAll(List.of(request), reason).get(0) : store.acquire(request, reason);
+        }
+
+        @ParameterizedTest(name = "batch={0}")
+        @ValueSource(booleans = {false, true})
+        void aPartitionsFirstHolderEndsNoGap(boolean batch) {
+            Session sa = register(a);
+            AcquireResult first = acquire(batch, AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+
+            assertThat(first.outcome()).isEqualTo(ACQUIRED);
+            assertThat(first.unheldSince()).as("never held: not a gap").isNull();
+            assertThat(first.unheldFor()).isEmpty();
+        }
+
+        @ParameterizedTest(name = "batch={0}")
+        @ValueSource(booleans = {false, true})
+        void aDeadHoldersLeaseWasUnheldFromItsSessionsEnd(boolean batch) {
+            Session sa = register(a);
+            Session sb = register(b);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+            store.expire(a, sa.sessionEpoch());
+            java.time.Instant ended = store.session(a).orElseThrow().expiresAt();
+
+            AcquireResult taken = acquire(batch, AcquireRequest.ifFree(p0, b, sb.sessionEpoch()), "AgentLost");
+
+            assertThat(taken.unheldSince()).isEqualTo(ended);
+            assertThat(taken.unheldFor()).contains(Duration.between(ended, taken.lease().acquiredAt()));
+            assertThat(taken.unheldFor().orElseThrow()).isPositive();
+        }
+
+        @ParameterizedTest(name = "batch={0}")
+        @ValueSource(booleans = {false, true})
+        void aReleasedLeaseWasUnheldFromItsRelease(boolean batch) {
+            Session sa = register(a);
+            Session sb = register(b);
+            AcquireResult held = store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+            store.release(p0, a, sa.sessionEpoch(), held.lease().epoch(), "Handoff");
+            java.time.Instant released = store.lease(p0).orElseThrow().updatedAt();
+
+            AcquireResult taken = acquire(batch, AcquireRequest.ifFree(p0, b, sb.sessionEpoch()), "Assigned");
+
+            assertThat(taken.unheldSince()).isEqualTo(released);
+            assertThat(taken.unheldFor().orElseThrow()).isEqualTo(Duration.between(released, taken.lease().acquiredAt()));
+        }
+
+        @ParameterizedTest(name = "batch={0}")
+        @ValueSource(booleans = {false, true})
+        void aTakeoverFromALiveHolderLeavesNoGap(boolean batch) {
+            Session sa = register(a);
+            Session sb = register(b);
+            AcquireResult held = store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+
+            AcquireResult moved = acquire(batch, AcquireRequest.takeOver(p0, b, sb.sessionEpoch(), a,
+                    held.lease().epoch()), "Moved");
+
+            assertThat(moved.outcome()).isEqualTo(ACQUIRED);
+            assertThat(moved.unheldFor()).contains(Duration.ZERO);
+        }
+
+        @ParameterizedTest(name = "batch={0}")
+        @ValueSource(booleans = {false, true})
+        void aSupersededHolderWasOverAtTheLatestWhenItsNextIncarnationRegistered(boolean batch) {
+            Session old = register(a);
+            Session sb = register(b);
+            store.acquire(AcquireRequest.ifFree(p0, a, old.sessionEpoch()), "Assigned");
+            Session fresh = register(a);
+
+            AcquireResult taken = acquire(batch, AcquireRequest.ifFree(p0, b, sb.sessionEpoch()), "AgentLost");
+
+            assertThat(taken.unheldSince()).isEqualTo(fresh.registeredAt());
+        }
+
+        @ParameterizedTest(name = "batch={0}")
+        @ValueSource(booleans = {false, true})
+        void onlyAnAcquisitionSaysIt(boolean batch) {
+            Session sa = register(a);
+            Session sb = register(b);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+
+            AcquireResult again = acquire(batch, AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+            AcquireResult refused = acquire(batch, AcquireRequest.ifFree(p0, b, sb.sessionEpoch()), "Assigned");
+
+            assertThat(again.outcome()).isEqualTo(ALREADY_HELD);
+            assertThat(refused.outcome()).isEqualTo(HELD_BY_OTHER);
+            assertThat(List.of(again, refused)).allMatch(r -> r.unheldSince() == null && r.unheldFor().isEmpty());
         }
     }
 }

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * This build against a schema one release ahead (a test-only later migration, db/later) and one
- * behind (Flyway stopped at V7), as replicas of two versions meet during a rolling update
+ * behind (Flyway stopped at V8), as replicas of two versions meet during a rolling update
  * (docs/upgrading.md).
  */
 class SchemaUpgradeTest {
@@ -38,7 +38,7 @@ class SchemaUpgradeTest {
             assertThat(Database.migrate(ds)).as("a later release's migration is not refused, nothing applied").isZero();
             Database.SchemaStatus status = Database.status(ds);
             assertThat(status.applied()).isEqualTo("9999");
-            assertThat(status.known()).isEqualTo("8");
+            assertThat(status.known()).isEqualTo("9");
             assertThat(status.current()).isTrue();
 
             PostgresLeaseStore store = new PostgresLeaseStore(ds);
@@ -55,16 +55,53 @@ class SchemaUpgradeTest {
     @Test
     void aSchemaOneReleaseBehindIsReportedAndMigratedOnlyWhenAsked() throws Exception {
         try (HikariDataSource ds = emptyDatabase("behind")) {
-            Flyway.configure().dataSource(ds).locations(Database.MIGRATIONS).target("7").load().migrate();
+            Flyway.configure().dataSource(ds).locations(Database.MIGRATIONS).target("8").load().migrate();
 
             Database.SchemaStatus status = Database.status(ds);
-            assertThat(status.applied()).isEqualTo("7");
-            assertThat(status.known()).isEqualTo("8");
+            assertThat(status.applied()).isEqualTo("8");
+            assertThat(status.known()).isEqualTo("9");
             assertThat(status.pending()).isEqualTo(1);
-            assertThat(Database.status(ds).applied()).as("reading the status changes nothing").isEqualTo("7");
+            assertThat(Database.status(ds).applied()).as("reading the status changes nothing").isEqualTo("8");
 
             assertThat(Database.migrate(ds)).isEqualTo(1);
             assertThat(Database.status(ds).current()).isTrue();
+        }
+    }
+
+    /**
+     * V9 drops and creates the compare-and-swap functions again (their result grew a column): the
+     * EXECUTE grants given on V8, by DatabaseGrants or by hand, must survive it, or the operator's
+     * login would be refused its compare-and-swap after an upgrade until the next grant pass.
+     */
+    @Test
+    void theCompareAndSwapKeepsItsGrantsAcrossTheMigrationThatRecreatesIt() throws Exception {
+        String operator = "op_" + ProcessHandle.current().pid() + "_" + System.nanoTime() % 100000;
+        String agents = "ag_" + ProcessHandle.current().pid() + "_" + System.nanoTime() % 100000;
+        try (HikariDataSource ds = emptyDatabase("grants")) {
+            try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+                s.execute("CREATE ROLE " + operator);
+                s.execute("CREATE ROLE " + agents);
+            }
+            Flyway.configure().dataSource(ds).locations(Database.MIGRATIONS).target("8").load().migrate();
+            DatabaseGrants.grant(ds, operator, agents);
+
+            assertThat(Database.migrate(ds)).isEqualTo(1);
+
+            try (Connection c = ds.getConnection(); Statement s = c.createStatement();
+                 java.sql.ResultSet rs = s.executeQuery("SELECT has_function_privilege('" + operator + "', "
+                         + "'lease_acquire_batch(varchar[], integer[], varchar[], bigint[], varchar[], bigint[], varchar)',"
+                         + " 'EXECUTE'), has_function_privilege('" + operator + "',"
+                         + " 'lease_acquire(varchar, integer, varchar, bigint, varchar, bigint, varchar)', 'EXECUTE'),"
+                         + " has_function_privilege('" + agents + "',"
+                         + " 'lease_acquire(varchar, integer, varchar, bigint, varchar, bigint, varchar)', 'EXECUTE'),"
+                         + " has_function_privilege('" + operator + "',"
+                         + " 'lease_unheld_since(varchar, bigint, bigint, timestamptz, boolean)', 'EXECUTE')")) {
+                rs.next();
+                assertThat(rs.getBoolean(1)).as("operator: batch").isTrue();
+                assertThat(rs.getBoolean(2)).as("operator: single").isTrue();
+                assertThat(rs.getBoolean(3)).as("agents: still not").isFalse();
+                assertThat(rs.getBoolean(4)).as("internal: nobody").isFalse();
+            }
         }
     }
 }
