@@ -7,6 +7,7 @@ import io.micrometer.core.instrument.Timer;
 import io.streamhouse.lease.store.AcquireResult;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -32,6 +33,7 @@ import java.util.stream.DoubleStream;
  * <li>{@code streamhouse_partitions_unassigned{namespace,group}}: partitions nobody holds
  *     ({@link UnassignedPartitions});</li>
  * <li>{@code streamhouse_agents{phase}}: StreamAgents by status phase (Conflict: an agent id used twice);</li>
+ * <li>{@code streamhouse_events_dropped_total{cause}}: Kubernetes Events not written (budget, queue, error);</li>
  * <li>{@code streamhouse_agent_status_lag_seconds}: from the first change of an agent's leases the
  *     change feed reported to its StreamAgent status listing it (histogram): how far Kubernetes
  *     trails the database.</li>
@@ -68,6 +70,9 @@ public class OperatorMetrics {
                 .description("Dead agent incarnations whose leases were moved to live agents").register(registry);
         this.failoverLeases = Counter.builder("streamhouse.failover.leases")
                 .description("Leases moved away from dead agent incarnations").register(registry);
+        for (String cause : List.of("budget", "queue", "error")) { // served at 0 from the start: rate() needs a first sample
+            eventDropped(cause, 0);
+        }
     }
 
     /** Times one compare-and-swap round trip. */
@@ -136,11 +141,18 @@ public class OperatorMetrics {
         }
     }
 
-    /** An Event was not written: {@code cause} is {@code budget} (sampled out in a burst) or {@code queue} (queue full). */
+    /**
+     * An Event was not written: {@code cause} is {@code budget} (sampled out in a burst),
+     * {@code queue} (queue full) or {@code error} (the API server refused it or could not be reached).
+     */
     void eventDropped(String cause) {
+        eventDropped(cause, 1);
+    }
+
+    private void eventDropped(String cause, double n) {
         Counter.builder("streamhouse.events.dropped").tag("cause", cause)
-                .description("Kubernetes Events not written: over the Event budget in a burst, or the queue full")
-                .register(registry).increment();
+                .description("Kubernetes Events not written: over the Event budget in a burst, the queue full, or refused")
+                .register(registry).increment(n);
     }
 
     /** An API write of {@code kind} (lease-status, agent-status, event) was made by the operator. */
