@@ -49,6 +49,9 @@ public class OperatorMetrics {
     static final Duration[] UNHELD_BUCKETS = DoubleStream.of(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
             .mapToObj(s -> Duration.ofMillis((long) (s * 1000))).toArray(Duration[]::new);
 
+    /** The history reasons of a change of holder made by the operator. */
+    static final List<String> TRANSITION_REASONS = List.of("Assigned", "Handoff", "Moved", "HandoffForced", "AgentLost");
+
     private final MeterRegistry registry;
     private final Timer cas;
     private final Timer agentStatusLag;
@@ -70,8 +73,14 @@ public class OperatorMetrics {
                 .description("Dead agent incarnations whose leases were moved to live agents").register(registry);
         this.failoverLeases = Counter.builder("streamhouse.failover.leases")
                 .description("Leases moved away from dead agent incarnations").register(registry);
-        for (String cause : List.of("budget", "queue", "error")) { // served at 0 from the start: rate() needs a first sample
+        // Served at 0 from the start: rate() and increase() see nothing of a series' first sample,
+        // so a counter created by its first event would hide that event (the first failover).
+        for (String cause : List.of("budget", "queue", "error")) {
             eventDropped(cause, 0);
+        }
+        for (String reason : TRANSITION_REASONS) {
+            transitionCounter(reason);
+            unheldTimer(reason);
         }
     }
 
@@ -85,13 +94,20 @@ public class OperatorMetrics {
      * and how long the partition had gone without a valid holder recorded, when the database knew.
      */
     void acquired(String reason, AcquireResult result) {
-        transitions.computeIfAbsent(reason, r -> Counter.builder("streamhouse.lease.transitions").tag("reason", r)
-                .description("Changes of lease holder, by reason").register(registry)).increment();
-        result.unheldFor().ifPresent(gap -> unheld.computeIfAbsent(reason, r -> Timer.builder("streamhouse.partition.unheld")
-                .tag("reason", r)
+        transitionCounter(reason).increment();
+        result.unheldFor().ifPresent(gap -> unheldTimer(reason).record(gap));
+    }
+
+    private Counter transitionCounter(String reason) {
+        return transitions.computeIfAbsent(reason, r -> Counter.builder("streamhouse.lease.transitions").tag("reason", r)
+                .description("Changes of lease holder, by reason").register(registry));
+    }
+
+    private Timer unheldTimer(String reason) {
+        return unheld.computeIfAbsent(reason, r -> Timer.builder("streamhouse.partition.unheld").tag("reason", r)
                 .description("How long a partition went without a valid holder before a compare-and-swap gave it one,"
                         + " on the database clock (0 for a takeover from a live holder), by reason")
-                .serviceLevelObjectives(UNHELD_BUCKETS).register(registry)).record(gap));
+                .serviceLevelObjectives(UNHELD_BUCKETS).register(registry));
     }
 
     /** An agent's StreamAgent status listed lease changes the change feed reported {@code lag} earlier. */
