@@ -58,11 +58,17 @@ final class AgentStatuses {
         } else {
             next.setPhase(StreamAgentPhase.Lost);
             reason = presence == Presence.POD_GONE ? Conditions.POD_GONE
-                    : presence == Presence.POD_NOT_READY && live ? Conditions.POD_NOT_READY : Conditions.SESSION_EXPIRED;
+                    : presence == Presence.POD_NOT_READY && live ? Conditions.POD_NOT_READY
+                    : session == null ? Conditions.NO_SESSION : Conditions.SESSION_EXPIRED;
             message = switch (reason) {
                 case Conditions.POD_GONE -> "pod is gone: session ended, leases fail over";
                 case Conditions.POD_NOT_READY -> "pod is not Ready: session no longer renewed, expires at "
                         + session.expiresAt();
+                // Never registered: "expired" would send people looking for a crash that never happened.
+                case Conditions.NO_SESSION -> presence == Presence.POD_NOT_READY
+                        ? "pod is not Ready yet: the operator opens the agent's session once it is"
+                        : selfKept ? "no session yet: the agent opens it when it starts (sessionKeeper: Agent)"
+                        : "no session yet";
                 default -> "session expired: leases fail over to other agents";
             };
         }

@@ -29,6 +29,8 @@ public final class Conditions {
     public static final String DRAINING = "Draining";
     public static final String POD_NOT_READY = "PodNotReady";
     public static final String POD_GONE = "PodGone";
+    /** StreamAgent: this agent id has never had a session (its pod not Ready yet, or a self-kept agent not started). */
+    public static final String NO_SESSION = "NoSession";
     public static final String DUPLICATE_AGENT_ID = "DuplicateAgentId";
 
     private Conditions() {

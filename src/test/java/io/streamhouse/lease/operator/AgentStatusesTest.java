@@ -1,5 +1,8 @@
 package io.streamhouse.lease.operator;
 
+import io.streamhouse.lease.api.v1alpha1.StreamAgent;
+import io.streamhouse.lease.assign.AgentView;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.streamhouse.lease.api.v1alpha1.HeldTopic;
@@ -38,6 +41,24 @@ class AgentStatusesTest {
         assertThat(AgentStatuses.readyReason(expired)).isEqualTo(Conditions.SESSION_EXPIRED);
         assertThat(AgentStatuses.readyReason(AgentStatuses.of(null, 1, AgentStatuses.Presence.POD_GONE, null, held(0), false,
                 NOW))).isEqualTo(Conditions.POD_GONE);
+    }
+
+    /** An agent id that never had a session is not said to have lost one: nothing crashed. */
+    @Test
+    void neverASessionIsNoSessionNotExpired() {
+        StreamAgentStatus podNotReadyYet = AgentStatuses.of(null, 1, AgentStatuses.Presence.POD_NOT_READY, null, held(0),
+                false, NOW);
+        assertThat(podNotReadyYet.getPhase()).isEqualTo(StreamAgentPhase.Lost);
+        assertThat(AgentStatuses.readyReason(podNotReadyYet)).isEqualTo(Conditions.NO_SESSION);
+        assertThat(podNotReadyYet.getConditions().get(0).getMessage()).contains("pod is not Ready yet");
+        StreamAgentStatus notStarted = AgentStatuses.of(null, 1, AgentStatuses.Presence.READY, null, held(0), true, NOW);
+        assertThat(AgentStatuses.readyReason(notStarted)).isEqualTo(Conditions.NO_SESSION);
+        assertThat(notStarted.getConditions().get(0).getMessage()).contains("the agent opens it when it starts");
+        StreamAgent agent = Fixtures.agent("ns", "a", "a", "default");
+        agent.setStatus(podNotReadyYet);
+        AgentView view = AgentViews.view(agent).orElseThrow();
+        assertThat(view.acceptsLeases()).isFalse();
+        assertThat(view.keepsLeases()).as("nothing to keep, and no session to keep it with").isFalse();
     }
 
     @Test
