@@ -66,18 +66,57 @@ public class StoreProducer {
         pool = Database.pool(settings, "streamhouse-lease-store", registry);
         this.config = config;
         this.url = url;
-        if (leaderElected()) {
-            // Several replicas: only the one that leads migrates, when it starts leading
-            // (LeaderElection's callback, before any reconcile), so that a replica of a new version
-            // that is not (yet) the leader never changes the schema under the one that leads.
-            Database.SchemaStatus status = Database.status(pool);
-            LOG.infof("lease store on %s as %s: schema at version %s, this build's newest %s%s", redact(url), config.user(),
-                    status.applied(), status.known(), status.current() ? "" : " (migrated when this replica leads)");
-        } else {
-            int applied = migrateAndGrant();
-            LOG.infof("lease store ready on %s as %s (%d migration(s) applied)", redact(url), config.user(), applied);
+        try {
+            if (leaderElected()) {
+                // Several replicas: only the one that leads migrates, when it starts leading
+                // (LeaderElection's callback, before any reconcile), so that a replica of a new version
+                // that is not (yet) the leader never changes the schema under the one that leads.
+                Database.SchemaStatus status = Database.status(pool);
+                LOG.infof("lease store on %s as %s: schema at version %s, this build's newest %s%s", redact(url), config.user(),
+                        status.applied(), status.known(), status.current() ? "" : " (migrated when this replica leads)");
+            } else {
+                int applied = migrateAndGrant();
+                LOG.infof("lease store ready on %s as %s (%d migration(s) applied)", redact(url), config.user(), applied);
+            }
+        } catch (RuntimeException e) {
+            String unreachable = unreachable(e);
+            if (unreachable == null) {
+                throw e;
+            }
+            // One line that says what to fix, not Quarkus's start-up stack trace around a refused connection.
+            LOG.errorf("cannot use the lease store at %s as %s: %s. Check streamhouse.db.url, streamhouse.db.user and"
+                    + " streamhouse.db.password (STREAMHOUSE_DB_URL, _USER, _PASSWORD), and that PostgreSQL accepts"
+                    + " connections from here.", redact(url), config.user(), unreachable);
+            pool.close();
+            if (embedded != null) {
+                embedded.close();
+            }
+            System.out.flush();
+            System.err.flush();
+            Runtime.getRuntime().halt(1); // as ClusterCheck: exit would wait for this very start-up
         }
         return pool;
+    }
+
+    /**
+     * The database's own words when {@code e} is about reaching or logging in to it (SQLSTATE
+     * class 08, connection, or 28, authorization; or no connection within the pool's timeout);
+     * null for anything else (a failed migration keeps its stack trace).
+     */
+    static String unreachable(Throwable e) {
+        // The deepest match: the pool's timeout carries its last failure's SQLSTATE, and that
+        // failure, its cause, says what happened (refused, unknown host, password).
+        String found = null;
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof java.sql.SQLException sql) {
+                String state = sql.getSQLState();
+                if (state != null && (state.startsWith("08") || state.startsWith("28"))
+                        || sql instanceof java.sql.SQLTransientConnectionException) {
+                    found = sql.getMessage();
+                }
+            }
+        }
+        return found;
     }
 
     /** Whether replicas elect a leader in this profile (quarkus.operator-sdk.activate-leader-election-for-profiles). */

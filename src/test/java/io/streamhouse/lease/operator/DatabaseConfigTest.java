@@ -67,4 +67,18 @@ class DatabaseConfigTest {
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> LeaderElection.validate(s10, java.time.Duration.ofSeconds(8),
                 java.time.Duration.ZERO)).hasMessageContaining("must be positive");
     }
+
+    /** A database that cannot be reached or logged in to is told in one line; other failures keep their stack trace. */
+    @Test
+    void unreachableDatabasesAreToldByTheirOwnWords() {
+        var refused = new java.sql.SQLException("Connection to db:5432 refused.", "08001");
+        var pool = new java.sql.SQLTransientConnectionException("pool - Connection is not available", "08001", refused);
+        assertThat(StoreProducer.unreachable(new RuntimeException("wrapped", pool))).isEqualTo("Connection to db:5432 refused.");
+        assertThat(StoreProducer.unreachable(new java.sql.SQLException("password authentication failed for user \"op\"",
+                "28P01"))).isEqualTo("password authentication failed for user \"op\"");
+        assertThat(StoreProducer.unreachable(new java.sql.SQLTransientConnectionException("pool - timed out")))
+                .isEqualTo("pool - timed out");
+        assertThat(StoreProducer.unreachable(new RuntimeException(new java.sql.SQLException("permission denied for schema public",
+                "42501")))).isNull();
+    }
 }
