@@ -86,7 +86,7 @@ public class StoreProducer {
             // One line that says what to fix, not Quarkus's start-up stack trace around a refused connection.
             LOG.errorf("cannot use the lease store at %s as %s: %s. Check streamhouse.db.url, streamhouse.db.user and"
                     + " streamhouse.db.password (STREAMHOUSE_DB_URL, _USER, _PASSWORD), and that PostgreSQL accepts"
-                    + " connections from here.", redact(url), config.user(), unreachable);
+                    + " connections from here.", redact(url), config.user(), unreachable.replaceAll("[.\\s]+$", ""));
             pool.close();
             if (embedded != null) {
                 embedded.close();
