@@ -112,6 +112,27 @@ class MonitoringManifestsTest {
         assertThat(graphs).isGreaterThanOrEqualTo(12);
     }
 
+    /**
+     * docs/monitoring.md is the alerts' runbook and the metrics' reference: every alert has its
+     * section (the anchor its runbook annotation names), every metric named is described, and the
+     * picture it shows exists.
+     */
+    @Test
+    void theMonitoringPageHasASectionPerAlertAndDescribesEveryMetricNamed() throws IOException {
+        String page = Files.readString(Path.of("docs/monitoring.md"));
+        for (String alert : MonitoringRulesTest.alerts()) {
+            assertThat(page).as("a section for " + alert).contains("\n### " + alert + "\n");
+        }
+        Set<String> named = new HashSet<>(ruleMetrics());
+        named.addAll(dashboardMetrics());
+        for (String metric : named) {
+            String family = metric.replaceAll("_(bucket|count|sum)$", "");
+            assertThat(page).as("docs/monitoring.md describes " + family).contains("`" + family);
+        }
+        assertThat(page).contains("](images/monitoring-dashboard.svg)");
+        assertThat(Path.of("docs/images/monitoring-dashboard.svg")).isNotEmptyFile();
+    }
+
     /** Metric names the dashboard's queries use (for MonitoringIT's check that each is served). */
     static Set<String> dashboardMetrics() throws IOException {
         Set<String> names = new HashSet<>();
