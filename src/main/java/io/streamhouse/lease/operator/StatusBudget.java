@@ -15,6 +15,12 @@ import java.time.Duration;
 public class StatusBudget {
 
     final WriteBudget<ResourceID> writes;
+    /** StreamAgent lease lists before StreamTopic statuses ({@link ListsFirst}). */
+    final ListsFirst lists = new ListsFirst(System::nanoTime, java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "lists-first");
+        t.setDaemon(true);
+        return t;
+    }));
     private final Duration pause;
 
     public StatusBudget(PublishConfig publish) {

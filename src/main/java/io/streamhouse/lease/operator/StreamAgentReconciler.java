@@ -144,11 +144,14 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
      */
     private void publishSoon(AgentId agent) {
         changedSince.putIfAbsent(agent, System.nanoTime());
+        statusBudget.lists.due(agent);
         if (publishing.add(agent)) {
             try {
                 publisher.schedule(() -> {
                     publishing.remove(agent);
-                    nudge(agent);
+                    if (nudge(agent) == 0) {
+                        statusBudget.lists.out(agent); // no StreamAgent: no list to wait for
+                    }
                 }, PUBLISH_DELAY.toMillis(), TimeUnit.MILLISECONDS);
             } catch (RejectedExecutionException e) {
                 publishing.remove(agent); // shutting down
@@ -161,11 +164,14 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         publisher.shutdownNow();
     }
 
-    /** Reconciles the StreamAgents naming {@code agent} soon. */
-    private void nudge(AgentId agent) {
-        if (agents != null) {
-            agents.byIndex(BY_AGENT_ID, agent.value()).forEach(a -> nudges.propagateEvent(ResourceID.fromResource(a)));
+    /** Reconciles the StreamAgents naming {@code agent} soon; returns how many there are. */
+    private int nudge(AgentId agent) {
+        if (agents == null) {
+            return 0;
         }
+        List<StreamAgent> named = agents.byIndex(BY_AGENT_ID, agent.value());
+        named.forEach(a -> nudges.propagateEvent(ResourceID.fromResource(a)));
+        return named.size();
     }
 
     @Override
@@ -263,6 +269,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         StreamAgentStatus next = AgentStatuses.of(previous, generation, presence, session.orElse(null), held, selfKept,
                 login, now);
         if (next.equals(previous)) {
+            statusBudget.lists.out(registration.agent());
             return Resources.finish(agent, next, recheck, sessionReadAt, context);
         }
         metrics.apiWrite("agent-status");
@@ -271,6 +278,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         }
         long writeStart = System.nanoTime();
         UpdateControl<StreamAgent> control = Resources.finish(agent, next, recheck, sessionReadAt, context);
+        statusBudget.lists.out(registration.agent());
         if (since != null) {
             long end = System.nanoTime();
             metrics.agentStatusLag(Duration.ofNanos(end - since));

@@ -417,6 +417,12 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
             recheck = earliest(recheck, UNHELD_RECHECK);
         }
         if (!next.equals(previous)) {
+            // The lease lists of the StreamAgents these moves concern go to the API server first
+            // (they say who may write each partition); this summary follows once they are out.
+            ResourceID id = ResourceID.fromResource(resource);
+            if (statusBudget.lists.defer(id, () -> nudges.propagateEvent(id))) {
+                return Resources.finish(resource, previous, recheck, context);
+            }
             metrics.apiWrite("topic-status");
             statusBudget.writes.cutIn(); // one write per topic: counted with the StreamAgent lists
         }
@@ -539,6 +545,7 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
                 if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
                     acquired++;
                     metrics.acquired(reason, result);
+                    listsDue(row);
                 } else if (!result.succeeded()) {
                     metrics.casLost(result.outcome());
                 }
@@ -571,6 +578,7 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
                 planner.observed(m.key(), result.lease().holder(), result.lease().holderLive(), result.lease().epoch());
                 if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
                     metrics.acquired(reason, result);
+                    listsDue(result.lease());
                     finishMove(m.key());
                     if (takeOver.forced()) {
                         events.warning(resource, Conditions.HANDOFF_FORCED, row.holder() + " did not release " + m.key()
@@ -737,6 +745,17 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         IndexerResourceCache<StreamTopic> cache = topics;
         return cache == null ? List.of()
                 : cache.byIndex(BY_GROUP, namespace + "/" + group).stream().map(ResourceID::fromResource).toList();
+    }
+
+    /**
+     * The lists of the agents a committed move concerns are due from now, before the change feed
+     * reports it: this topic's own status, written moments later, must already wait for them.
+     */
+    private void listsDue(Lease moved) {
+        statusBudget.lists.due(moved.holder());
+        if (moved.previousHolder() != null) {
+            statusBudget.lists.due(moved.previousHolder());
+        }
     }
 
     private void nudgeTopic(String topic) {
