@@ -3,6 +3,7 @@ package io.streamhouse.lease.operator;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
@@ -12,24 +13,35 @@ import java.util.function.Supplier;
  */
 final class FailoverBatcher {
 
-    private final Map<String, CompletableFuture<Void>> running = new ConcurrentHashMap<>();
+    private final Map<String, CompletableFuture<Object>> running = new ConcurrentHashMap<>();
 
     /**
      * Runs {@code lead} when no batch named {@code batch} is running; otherwise waits for that
      * batch to end and runs {@code follow}.
      */
     <T> T run(String batch, Supplier<T> lead, Supplier<T> follow) {
-        CompletableFuture<Void> mine = new CompletableFuture<>();
-        CompletableFuture<Void> other = running.putIfAbsent(batch, mine);
+        return share(batch, lead, leaderResult -> follow.get());
+    }
+
+    /**
+     * As {@link #run}, and a follower is given what the batch it waited for returned (null when
+     * that batch failed), so that it need not read again what the batch just wrote.
+     */
+    @SuppressWarnings("unchecked")
+    <T> T share(String batch, Supplier<T> lead, Function<T, T> follow) {
+        CompletableFuture<Object> mine = new CompletableFuture<>();
+        CompletableFuture<Object> other = running.putIfAbsent(batch, mine);
         if (other != null) {
-            other.join();
-            return follow.get();
+            return follow.apply((T) other.join());
         }
+        Object result = null;
         try {
-            return lead.get();
+            T led = lead.get();
+            result = led;
+            return led;
         } finally {
             running.remove(batch, mine);
-            mine.complete(null);
+            mine.complete(result);
         }
     }
 

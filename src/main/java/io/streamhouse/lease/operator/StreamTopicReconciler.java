@@ -340,14 +340,40 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
                 deadHolders.putIfAbsent(row.holder().value() + "#" + row.holderSession(), row);
             });
             Map<AgentId, AgentView> planViews = views;
-            deadHolders.forEach((incarnation, row) -> batches.run(namespaced(resource, applied.group()) + "/" + incarnation,
-                    () -> failGroupOver(namespace, applied.group(), row.holder(), row.holderSession(), planned.plan(),
-                            planViews),
-                    () -> 0));
-            rows.clear();
-            for (Lease row : store.leasesOf(applied.topic())) {
-                rows.put(row.key(), row);
-                planner.observed(row.key(), row.holder(), row.holderLive(), row.epoch());
+            Map<LeaseKey, Lease> moved = new HashMap<>();
+            boolean known = true;
+            for (Map.Entry<String, Lease> dead : deadHolders.entrySet()) {
+                Lease row = dead.getValue();
+                Map<LeaseKey, Lease> batch = batches.share(namespaced(resource, applied.group()) + "/" + dead.getKey(),
+                        () -> failGroupOver(namespace, applied.group(), row.holder(), row.holderSession(), planned.plan(),
+                                planViews),
+                        leaders -> leaders);
+                if (batch == null) {
+                    known = false;
+                } else {
+                    moved.putAll(batch);
+                }
+            }
+            // The rows as the batch left them come back with it: a hundred topics of a crashed
+            // agent need not each read their thousand rows again (a second of the database's time
+            // on a busy machine). Read again when the batch did not say (it failed, or it ran
+            // before this reconcile joined it, and a dead holder's row is still in the view).
+            if (known) {
+                moved.forEach((key, row) -> {
+                    if (rows.containsKey(key)) {
+                        rows.put(key, row);
+                    }
+                });
+                known = rows.values().stream().noneMatch(row -> row.holder() != null
+                        && deadHolders.containsKey(row.holder().value() + "#" + row.holderSession())
+                        && !moved.containsKey(row.key()));
+            }
+            if (!known) {
+                rows.clear();
+                for (Lease row : store.leasesOf(applied.topic())) {
+                    rows.put(row.key(), row);
+                    planner.observed(row.key(), row.holder(), row.holderLive(), row.epoch());
+                }
             }
             decisions = TopicAssignment.decide(owned, rows, planned.plan().target(), views,
                     v -> endedSessions.over(v.id(), v.sessionEpoch()),
@@ -436,8 +462,8 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
      * PartitionLease, waited for (failoverDelaySeconds), or that the plan sends nowhere live are
      * left to their topic's own reconcile. Returns how many moved.
      */
-    private int failGroupOver(String namespace, String group, AgentId holder, long session, Assigner.Plan plan,
-                              Map<AgentId, AgentView> views) {
+    private Map<LeaseKey, Lease> failGroupOver(String namespace, String group, AgentId holder, long session,
+                                               Assigner.Plan plan, Map<AgentId, AgentView> views) {
         long started = System.nanoTime();
         Map<String, Optional<StreamTopic>> topicOwners = new HashMap<>();
         Map<String, Set<LeaseKey>> keptByLeases = new HashMap<>();
@@ -465,18 +491,19 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
             requests.add(AcquireRequest.ifFree(key, view.id(), view.sessionEpoch()));
             touched.add(key.topic());
         }
+        Map<LeaseKey, Lease> after = new HashMap<>();
         if (requests.isEmpty()) {
-            return 0;
+            return after;
         }
-        int moved = acquire(requests, LeaseFailover.REASON, new HashMap<>());
+        int moved = acquire(requests, LeaseFailover.REASON, after);
         if (moved > 0) {
             metrics.failover(moved);
             statusBudget.batchCommitted();
         }
         LOG.infof("failover of %s (session %d): %d partition(s) of %d topic(s) of %s/%s moved in one batch (%d ms)",
                 holder, session, moved, touched.size(), namespace, group, (System.nanoTime() - started) / 1_000_000);
-        touched.forEach(this::nudgeTopic); // their statuses
-        return moved;
+        touched.forEach(this::nudgeTopicAfterLists); // their statuses
+        return after;
     }
 
     /**
@@ -755,6 +782,20 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         statusBudget.lists.due(moved.holder());
         if (moved.previousHolder() != null) {
             statusBudget.lists.due(moved.previousHolder());
+        }
+    }
+
+    /** Reconciles {@code topic} for its status once the StreamAgent lists due are out ({@link ListsFirst}). */
+    private void nudgeTopicAfterLists(String topic) {
+        IndexerResourceCache<StreamTopic> cache = topics;
+        if (cache != null) {
+            cache.byIndex(BY_TOPIC, topic).forEach(t -> {
+                ResourceID id = ResourceID.fromResource(t);
+                Runnable nudge = () -> nudges.propagateEvent(id);
+                if (!statusBudget.lists.defer(id, nudge)) {
+                    nudge.run();
+                }
+            });
         }
     }
 
