@@ -100,6 +100,21 @@ class AssignerPropertiesTest {
         });
     }
 
+    /**
+     * A plan carried out and planned again with the same agents asks for nothing more: the moves
+     * seen after an initial assignment at 100,000 x 100 (issue 17) must then come from agents that
+     * changed between the two plans, not from the plan disagreeing with itself.
+     */
+    @Test
+    void aPlanCarriedOutAndPlannedAgainAsksForNoMove() {
+        forAll(new Shape(true, true, true, true, false, true), c -> {
+            Plan first = Assigner.plan(c.leases(), c.agents());
+            Plan again = Assigner.plan(applied(c.leases(), first), c.agents());
+            assertThat(again.moves()).isEmpty();
+            assertThat(again.target()).isEqualTo(first.target());
+        });
+    }
+
     @Test
     void withEqualWeightsEveryAgentHoldsBetweenFloorAndCeilingOfTheAverage() {
         forAll(new Shape(false, false, false, true, false, false), c -> {
