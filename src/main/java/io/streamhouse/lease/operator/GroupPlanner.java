@@ -227,8 +227,15 @@ final class GroupPlanner {
         plans.put(group, new Cached(plan, assumed, keepers, at, done, done - now, List.copyOf(inputs),
                 List.copyOf(agentInputs)));
         if (LOG.isDebugEnabled()) {
-            LOG.debugf("%s planned: %d lease(s), %d agent(s); inputs %d ms, plan %d ms", group, inputs.size(),
-                    agentInputs.size(), (read - now) / 1_000_000, (done - read) / 1_000_000);
+            // Which agents it could use and how many holders it changes: a plan that suddenly asks
+            // for thousands of handoffs is explained by the agents it saw, logged with it.
+            long handoffs = plan.moves().stream().filter(Assigner.Move::isHandoff).count();
+            long receivers = plan.moves().stream().filter(Assigner.Move::isHandoff).map(Assigner.Move::to).distinct().count();
+            LOG.debugf("%s planned: %d lease(s), %d agent(s) (%d taking leases, %d only keeping); %d handoff(s) to %d agent(s), %d free"
+                            + " placed; inputs %d ms, plan %d ms", group, inputs.size(), agentInputs.size(),
+                    agentInputs.stream().filter(AgentInput::accepts).count(),
+                    agentInputs.stream().filter(a -> !a.accepts() && a.keeps()).count(), handoffs, receivers,
+                    plan.moves().size() - handoffs, (read - now) / 1_000_000, (done - read) / 1_000_000);
         }
         return new Planned(plan, at == version.get());
     }

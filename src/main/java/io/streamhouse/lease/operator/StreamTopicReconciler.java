@@ -84,6 +84,8 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
     private final AgentEventMapper agentEvents;
     /** One failover batch per dead incarnation and group at a time (see {@link #failGroupOver}). */
     private final FailoverBatcher batches = new FailoverBatcher();
+    /** Each topic's rows as last read, kept current by the change feed (see {@link TopicRows}). */
+    private final TopicRows topicRows;
     private final SimpleInboundEventSource<StreamTopic> nudges = new SimpleInboundEventSource<>("topic-nudges");
     private volatile IndexerResourceCache<StreamTopic> topics;
     private final UnassignedPartitions unassignedPartitions;
@@ -102,6 +104,8 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         this.endedSessions = endedSessions;
         this.statusBudget = statusBudget;
         this.changes = changes;
+        this.topicRows = new TopicRows(changes::connected, (agent, session) -> endedSessions.over(agent, session),
+                System::nanoTime);
         this.moves = new LeaseMoves(assign.maxMovesInFlight(), assign.handoffTimeout(), System::nanoTime);
         // An agent event that changes what assignment reads concerns every topic of its group.
         this.agentEvents = new AgentEventMapper(new AgentEventMapper.Leases() {
@@ -148,6 +152,7 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         changes.subscribe(new ChangeFeed.Listener() {
             @Override
             public void leaseChanged(ChangeFeed.LeaseChange change) {
+                topicRows.changed(change.key(), change.epoch(), change.holder());
                 GroupPlanner.Known known = planner.known(change.key());
                 // Our own compare-and-swaps come back too: skipped when already noted. A release
                 // (a handoff, a graceful stop) always concerns the topic.
@@ -159,15 +164,18 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
 
             @Override
             public void sessionChanged(AgentId agent) {
+                topicRows.allStale(); // the liveness of its rows changed
             }
 
             @Override
             public void sessionEnded(AgentId agent, long sessionEpoch) {
+                topicRows.allStale();
                 nudgeTopicsOf(agent);
             }
 
             @Override
             public void resynced() {
+                topicRows.allStale(); // changes made while the feed was away were not reported
                 if (topics != null) {
                     topics.list().forEach(t -> nudges.propagateEvent(ResourceID.fromResource(t)));
                 }
@@ -315,7 +323,7 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
             }
         }
         Map<LeaseKey, Lease> rows = new HashMap<>();
-        for (Lease row : store.leasesOf(applied.topic())) {
+        for (Lease row : topicRows.rows(applied.topic(), () -> store.leasesOf(applied.topic()))) {
             rows.put(row.key(), row);
             planner.observed(row.key(), row.holder(), row.holderLive(), row.epoch());
         }
@@ -370,7 +378,7 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
             }
             if (!known) {
                 rows.clear();
-                for (Lease row : store.leasesOf(applied.topic())) {
+                for (Lease row : topicRows.rows(applied.topic(), () -> store.leasesOf(applied.topic()))) {
                     rows.put(row.key(), row);
                     planner.observed(row.key(), row.holder(), row.holderLive(), row.epoch());
                 }
@@ -400,7 +408,7 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
             batches.run(namespaced(resource, applied.group()) + "/free",
                     () -> assignGroupFree(namespace, applied.group(), planned.plan(), planViews), () -> 0);
             rows.clear();
-            for (Lease row : store.leasesOf(applied.topic())) {
+            for (Lease row : topicRows.rows(applied.topic(), () -> store.leasesOf(applied.topic()))) {
                 rows.put(row.key(), row);
                 planner.observed(row.key(), row.holder(), row.holderLive(), row.epoch());
             }
@@ -436,6 +444,11 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         }
         for (LeaseKey key : decisions.waiting()) {
             recheck = earliest(recheck, failoverWait(resource, rows.get(key).holder(), holderWaits));
+        }
+        // Looked at again when its rows' entry ages out: read then, off any failover's path.
+        Duration untilStale = topicRows.untilStale(applied.topic());
+        if (untilStale != null) {
+            recheck = earliest(recheck, untilStale.plus(RETRY_SOON));
         }
         StreamTopicStatus next = TopicStatuses.of(previous, generation, applied.topic(), applied.partitions(), owned,
                 rows, byLeases, applied.refused(), now);
@@ -495,13 +508,16 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         if (requests.isEmpty()) {
             return after;
         }
+        long casStart = System.nanoTime();
         int moved = acquire(requests, LeaseFailover.REASON, after);
         if (moved > 0) {
             metrics.failover(moved);
             statusBudget.batchCommitted();
         }
-        LOG.infof("failover of %s (session %d): %d partition(s) of %d topic(s) of %s/%s moved in one batch (%d ms)",
-                holder, session, moved, touched.size(), namespace, group, (System.nanoTime() - started) / 1_000_000);
+        long end = System.nanoTime();
+        LOG.infof("failover of %s (session %d): %d partition(s) of %d topic(s) of %s/%s moved in one batch (%d ms:"
+                        + " %d ms to read and decide, %d ms of compare-and-swaps)", holder, session, moved, touched.size(),
+                namespace, group, (end - started) / 1_000_000, (casStart - started) / 1_000_000, (end - casStart) / 1_000_000);
         touched.forEach(this::nudgeTopicAfterLists); // their statuses
         return after;
     }
@@ -568,6 +584,7 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
             for (AcquireResult result : results) {
                 Lease row = result.lease();
                 rows.put(row.key(), row);
+                topicRows.committed(row);
                 planner.observed(row.key(), row.holder(), row.holderLive(), row.epoch());
                 if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
                     acquired++;
@@ -650,6 +667,7 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
             }
             // The rows stay, holder cleared and epochs kept: a topic created again continues from them.
             List<LeaseKey> released = store.releasePartitions(applied.topic(), partitions, RELEASE_REASON);
+            topicRows.forget(applied.topic());
             LOG.infof("%s/%s deleted: %d partition(s) of %s released, their rows and epochs kept",
                     resource.getMetadata().getNamespace(), resource.getMetadata().getName(), released.size(), applied.topic());
             planner.changed();

@@ -70,6 +70,12 @@ public final class AssignBench {
     static final int TOPIC_PARTITIONS = 1_000;
     /** BENCH_FSYNC: PostgreSQL's fsync, on unless set to off. */
     static final String FSYNC = "off".equals(System.getenv("BENCH_FSYNC")) ? "off" : "on";
+    /**
+     * BENCH_PG_STATEMENTS=1: PostgreSQL counts its statements (pg_stat_statements, inside functions
+     * too) from the crashed session's expiry until the crash is listed, and the bench prints
+     * where the database's time went. Off by default: the counting costs a little on every statement.
+     */
+    static final boolean PG_STATEMENTS = "1".equals(System.getenv("BENCH_PG_STATEMENTS"));
     /** BENCH_STATUS_BUDGET: the operator's status write budget (writes/s, and its burst) instead of the default. */
     static final String STATUS_BUDGET = System.getenv("BENCH_STATUS_BUDGET");
 
@@ -144,7 +150,11 @@ public final class AssignBench {
         // Library agents each keep a LISTEN connection (100 agents: 100), besides the operator's pools.
         // fsync on (BENCH_FSYNC=off to compare): every commit, the operator's and the agents', is
         // durable, as production's must be; the operator's durability check passes.
-        try (LocalPostgres pg = LocalPostgres.start(null, Map.of("max_connections", "300", "fsync", FSYNC))) {
+        Map<String, String> pgConfig = new HashMap<>(Map.of("max_connections", "300", "fsync", FSYNC));
+        if (PG_STATEMENTS) {
+            pgConfig.putAll(Map.of("shared_preload_libraries", "pg_stat_statements", "pg_stat_statements.track", "all"));
+        }
+        try (LocalPostgres pg = LocalPostgres.start(null, pgConfig)) {
             int n = 0;
             for (String s : spec.split(",")) {
                 Size size = Size.parse(s);
@@ -400,6 +410,7 @@ public final class AssignBench {
                 expiryNanos[0] = System.nanoTime();
                 return true;
             });
+            resetStatements();
             waitFor("crash moved", Duration.ofMinutes(5), () -> heldBy(crashed) == 0 && held() == size.leases());
             Duration crashTotal = Duration.ofNanos(System.nanoTime() - c0n);
             Instant done = c0.plus(crashTotal);
@@ -410,6 +421,7 @@ public final class AssignBench {
             long crashApiWrites = api.writesButEvents() - writesAtExpiry[0]; // Events apart
             waitFor("crash listed", Duration.ofMinutes(2), () -> lists.visibleAfter(crashedEpochs, expiryAt) != null);
             Spread crashVisible = Spread.of(lists.visibleAfter(crashedEpochs, expiryAt));
+            printStatements("from the expiry until the crash was listed");
             List<Long> statusTimes = movedFrom(crashed, expiryAt);
             Spread crashStatuses = Spread.of(statusTimes);
             // The statuses' own pace, first to last: what the budget let through, next to capacity.
@@ -423,7 +435,9 @@ public final class AssignBench {
                 waitFor("crash written", Duration.ofMinutes(2), () -> a.writableAfter(crashedEpochs, expiryAt) != null);
                 crashWritable = Spread.of(a.writableAfter(crashedEpochs, expiryAt));
                 System.out.printf("crash: learned by the new holders %s after the expiry (median/last; the library's acquired"
-                        + " call, before the bench's writers commit)%n", Spread.of(a.learnedAfter(crashedEpochs, expiryAt)));
+                        + " call, before the bench's writers commit), first write begun %s, committed %s%n",
+                        Spread.of(a.learnedAfter(crashedEpochs, expiryAt)), Spread.of(a.writeStartedAfter(crashedEpochs, expiryAt)),
+                        crashWritable);
             }
             Set<String> touched = new HashSet<>();
             crashedEpochs.keySet().forEach(k -> touched.add(holderOf(k)));
@@ -890,6 +904,35 @@ public final class AssignBench {
             }
         } finally {
             pool.shutdown();
+        }
+    }
+
+    /** Starts pg_stat_statements' counts afresh (BENCH_PG_STATEMENTS=1). */
+    private void resetStatements() throws SQLException {
+        if (!PG_STATEMENTS) {
+            return;
+        }
+        try (Connection c = DriverManager.getConnection(dbUrl); Statement st = c.createStatement()) {
+            st.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+            st.execute("SELECT pg_stat_statements_reset()");
+        }
+    }
+
+    /** The statements that took the most database time since {@link #resetStatements} (BENCH_PG_STATEMENTS=1). */
+    private void printStatements(String window) throws SQLException {
+        if (!PG_STATEMENTS) {
+            return;
+        }
+        try (Connection c = DriverManager.getConnection(dbUrl); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT calls, total_exec_time, rows, toplevel,"
+                     + " regexp_replace(left(query, 110), '\\s+', ' ', 'g') FROM pg_stat_statements"
+                     + " ORDER BY total_exec_time DESC LIMIT 20")) {
+            System.out.printf("database time by statement %s (pg_stat_statements; nested statements are inside their callers' time):%n", window);
+            System.out.printf("%8s %10s %9s %8s  %s%n", "calls", "total ms", "mean ms", "rows", "statement");
+            while (rs.next()) {
+                System.out.printf("%8d %10.1f %9.3f %8d  %s%s%n", rs.getLong(1), rs.getDouble(2), rs.getDouble(2) / Math.max(1, rs.getLong(1)),
+                        rs.getLong(3), rs.getBoolean(4) ? "" : "  (nested) ", rs.getString(5));
+            }
         }
     }
 }

@@ -61,6 +61,8 @@ final class LibraryAgents implements AutoCloseable {
     private final Map<LeaseKey, FirstWrite> writes = new ConcurrentHashMap<>();
     /** When each lease's holder learned it (the library's acquired call), at the latest epoch seen. */
     private final Map<LeaseKey, FirstWrite> learned = new ConcurrentHashMap<>();
+    /** When a writer thread began the first fenced write of each lease, at the latest epoch seen. */
+    private final Map<LeaseKey, FirstWrite> started = new ConcurrentHashMap<>();
     /** Writer threads per agent (BENCH_WRITERS_PER_AGENT, default 4). */
     static final int WRITERS_PER_AGENT = Integer.parseInt(System.getenv().getOrDefault("BENCH_WRITERS_PER_AGENT", "4"));
     /** Connections for every agent's fenced writes (BENCH_WRITE_CONNECTIONS, default 48). */
@@ -145,6 +147,11 @@ final class LibraryAgents implements AutoCloseable {
         return after(learned, epochs, t0);
     }
 
+    /** As {@link #writableAfter}, for when a writer thread began that first write (after its turn in the agent's executor). */
+    List<Long> writeStartedAfter(Map<LeaseKey, Long> epochs, long t0) {
+        return after(started, epochs, t0);
+    }
+
     /** Nanoseconds after {@code t0} at which each of {@code keys} was first written at an epoch above {@code epochs}, sorted; null when one is not yet. */
     List<Long> writableAfter(Map<LeaseKey, Long> epochs, long t0) {
         return after(writes, epochs, t0);
@@ -187,6 +194,8 @@ final class LibraryAgents implements AutoCloseable {
             if (c.epoch(key.topic(), key.partition()) != epoch) {
                 return; // moved on before its turn: its new holder writes it
             }
+            started.putIfAbsent(key, new FirstWrite(agent, epoch, System.nanoTime()));
+            started.computeIfPresent(key, (k, old) -> old.epoch() < epoch ? new FirstWrite(agent, epoch, System.nanoTime()) : old);
             try {
                 c.fenced(key.topic(), key.partition(), epoch, conn -> {
                     try (PreparedStatement ps = conn.prepareStatement("INSERT INTO bench_write VALUES (?, ?, ?, ?)")) {
