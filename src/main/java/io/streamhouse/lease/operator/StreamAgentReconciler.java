@@ -80,6 +80,8 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
     private final AgentConfig config;
     private final Clock clock;
     private final ChangeNotifications changes;
+    /** Each agent's live leases as last listed, reused while no change to or from it is notified. */
+    private final HeldLists heldLists;
     private final EndedSessions endedSessions;
     private final StatusBudget statusBudget;
     private final AgentLogins logins;
@@ -99,6 +101,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         this.config = config;
         this.clock = clock;
         this.changes = changes;
+        this.heldLists = new HeldLists(changes::connected, System::nanoTime);
     }
 
     /**
@@ -115,9 +118,11 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             public void leaseChanged(ChangeFeed.LeaseChange change) {
                 // Both ends list their leases in status: refresh each once per burst.
                 if (change.holder() != null) {
+                    heldLists.changed(change.holder());
                     publishSoon(change.holder());
                 }
                 if (change.previous() != null) {
+                    heldLists.changed(change.previous());
                     publishSoon(change.previous());
                 }
             }
@@ -129,6 +134,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
 
             @Override
             public void resynced() {
+                heldLists.allStale();
                 if (agents != null) {
                     agents.list(a -> a.getSpec() != null && a.getSpec().getSessionKeeper() == SessionKeeper.Agent)
                             .forEach(a -> nudges.propagateEvent(ResourceID.fromResource(a)));
@@ -263,8 +269,12 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         // reported after this point is published by the next reconcile.
         Long since = changedSince.remove(registration.agent());
         long readStart = System.nanoTime();
-        List<LeaseLists.Held> held = store.leasesHeldBy(registration.agent()).stream().filter(Lease::holderLive)
-                .map(l -> new LeaseLists.Held(l.key(), l.epoch())).toList();
+        // Read unless nothing changed for this incarnation since the last read (HeldLists): the
+        // look just after each expected expiry of a session finds, nearly always, the same list.
+        long liveSession = session.filter(Session::live).map(Session::sessionEpoch).orElse(0L);
+        List<LeaseLists.Held> held = heldLists.held(registration.agent(), liveSession,
+                () -> store.leasesHeldBy(registration.agent()).stream().filter(Lease::holderLive)
+                        .map(l -> new LeaseLists.Held(l.key(), l.epoch())).toList());
         metrics.leasesHeld(registration.agent().value(), held.size());
         StreamAgentStatus next = AgentStatuses.of(previous, generation, presence, session.orElse(null), held, selfKept,
                 login, now);
@@ -318,6 +328,7 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             // its name), which must not be cut. One the status has not caught up with yet expires
             // on its own, its process being gone with the resource.
             sessions.drop(AgentId.of(id));
+            heldLists.forget(AgentId.of(id));
             metrics.agentGone(id);
             sessionToEnd(store.session(AgentId.of(id)), agent.getStatus().getSessionEpoch())
                     .ifPresent(s -> store.expire(s.agent(), s.sessionEpoch()));

@@ -580,18 +580,22 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         int acquired = 0;
         for (int from = 0; from < requests.size(); from += LeaseFailover.MAX_BATCH) {
             List<AcquireRequest> batch = requests.subList(from, Math.min(requests.size(), from + LeaseFailover.MAX_BATCH));
-            List<AcquireResult> results = metrics.cas(() -> store.acquireAll(batch, reason));
-            for (AcquireResult result : results) {
-                Lease row = result.lease();
-                rows.put(row.key(), row);
-                topicRows.committed(row);
-                planner.observed(row.key(), row.holder(), row.holderLive(), row.epoch());
-                if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
-                    acquired++;
-                    metrics.acquired(reason, result);
-                    listsDue(row);
-                } else if (!result.succeeded()) {
-                    metrics.casLost(result.outcome());
+            // The feed may report these changes before their answers are back: they are judged
+            // against the answers (TopicRows.begin), not taken for someone else's.
+            try (TopicRows.Commit commit = topicRows.begin(batch.stream().map(r -> r.key().topic()).toList())) {
+                List<AcquireResult> results = metrics.cas(() -> store.acquireAll(batch, reason));
+                for (AcquireResult result : results) {
+                    Lease row = result.lease();
+                    rows.put(row.key(), row);
+                    topicRows.committed(row);
+                    planner.observed(row.key(), row.holder(), row.holderLive(), row.epoch());
+                    if (result.outcome() == AcquireResult.Outcome.ACQUIRED) {
+                        acquired++;
+                        metrics.acquired(reason, result);
+                        listsDue(row);
+                    } else if (!result.succeeded()) {
+                        metrics.casLost(result.outcome());
+                    }
                 }
             }
         }

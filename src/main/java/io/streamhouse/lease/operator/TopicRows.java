@@ -38,7 +38,7 @@ import java.util.function.Supplier;
  *       periodic read is what converges.</li>
  * </ul>
  * Our own compare-and-swaps update the entry with the rows they returned ({@link #committed}),
- * so their notifications, arriving later, find them known. Served rows are never a reason to
+ * so their notifications find them known (those that arrive before the answers wait for them). Served rows are never a reason to
  * write: every change of holder is still a compare-and-swap that the database decides.
  */
 final class TopicRows {
@@ -72,6 +72,9 @@ final class TopicRows {
     private final Map<String, Long> versions = new HashMap<>(); // guarded by this
     /** Bumped by each session change and feed reconnection: every entry is stale. */
     private long generation; // guarded by this
+    /** Per topic: our compare-and-swaps running now, and the changes notified meanwhile (see {@link #begin}). */
+    private final Map<String, Integer> committing = new HashMap<>(); // guarded by this
+    private final Map<String, List<Lease>> notifiedWhileCommitting = new HashMap<>(); // guarded by this
     private long hits; // guarded by this
     private long reads; // guarded by this
 
@@ -98,7 +101,7 @@ final class TopicRows {
             gen = generation;
             Entry e = entries.get(topic);
             if (connected && e != null && e.version == version && e.generation == gen
-                    && nanos.getAsLong() - e.readAt < MAX_AGE.toNanos()) {
+                    && nanos.getAsLong() - e.readAt < MAX_AGE.toNanos() && !notifiedWhileCommitting.containsKey(topic)) {
                 hits++;
                 return overlaid(e.rows.values());
             }
@@ -149,25 +152,71 @@ final class TopicRows {
         }
     }
 
-    /** The change feed reported a change of holder: the topic's entry is stale unless it shows it. */
+    /**
+     * The change feed reported a change of holder: the topic's entry is stale unless it shows it.
+     * While one of our compare-and-swaps on the topic runs, the feed may report its changes
+     * before it returns them (the notification is sent at the commit, the answer parsed after):
+     * such a change is judged when the compare-and-swap ends, against the rows it returned, and
+     * the entry is not served meanwhile.
+     */
     synchronized void changed(LeaseKey key, long epoch, AgentId holder) {
-        Entry e = entries.get(key.topic());
-        Lease known = e == null ? null : e.rows.get(key);
-        if (known != null && known.epoch() == epoch && Objects.equals(known.holder(), holder)) {
+        if (shows(key, epoch, holder)) {
+            return;
+        }
+        if (committing.containsKey(key.topic()) && entries.containsKey(key.topic())) {
+            notifiedWhileCommitting.computeIfAbsent(key.topic(), t -> new ArrayList<>())
+                    .add(new Lease(key, holder, 0, epoch, null, null, null, false));
             return;
         }
         stale(key.topic());
     }
 
+    private boolean shows(LeaseKey key, long epoch, AgentId holder) {
+        Entry e = entries.get(key.topic());
+        Lease known = e == null ? null : e.rows.get(key);
+        return known != null && known.epoch() == epoch && Objects.equals(known.holder(), holder);
+    }
+
+    /**
+     * Our compare-and-swaps on {@code topics} begin; {@link Commit#end} (in a finally) after their
+     * answers went through {@link #committed}.
+     */
+    synchronized Commit begin(java.util.Collection<String> topics) {
+        List<String> mine = List.copyOf(new java.util.HashSet<>(topics));
+        mine.forEach(t -> committing.merge(t, 1, Integer::sum));
+        return () -> end(mine);
+    }
+
+    /** The end of {@link #begin}'s compare-and-swaps. */
+    interface Commit extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    private synchronized void end(List<String> topics) {
+        for (String topic : topics) {
+            if (committing.merge(topic, -1, Integer::sum) > 0) {
+                continue;
+            }
+            committing.remove(topic);
+            List<Lease> notified = notifiedWhileCommitting.remove(topic);
+            if (notified != null && !notified.stream().allMatch(n -> shows(n.key(), n.epoch(), n.holder()))) {
+                stale(topic); // a change that was not ours, or that our answers did not show
+            }
+        }
+    }
+
     private void stale(String topic) {
         versions.merge(topic, 1L, Long::sum);
         entries.remove(topic);
+        notifiedWhileCommitting.remove(topic);
     }
 
     /** A session started, changed incarnation or ended, or the feed reconnected: every entry is stale. */
     synchronized void allStale() {
         generation++;
         entries.clear();
+        notifiedWhileCommitting.clear();
     }
 
     /** How long until the topic's entry is no longer served by age; null when there is none. */

@@ -106,6 +106,32 @@ class StreamTopicOperatorTest extends OperatorTestSupport {
         assertThat(topicResource("orders").getStatus().getPartitions()).isEqualTo(6);
     }
 
+    /**
+     * A change made behind the reconciler's back (a holder giving a partition up through the
+     * protocol, as a handoff's release does) reaches the topic's cached rows through the change
+     * feed: the partition is given out again at once. A cache that kept its entry would show it
+     * held and leave it unheld until the entry aged out (10 minutes).
+     */
+    @Test
+    void aPartitionReleasedByItsHolderIsGivenOutAgainThoughTheTopicsRowsAreCached() {
+        createAgent("a");
+        createAgent("b");
+        awaitAgentReady("a");
+        awaitAgentReady("b");
+        createTopic("orders", 4);
+        awaitHeld("orders", 4);
+        Lease row = rows().get(0);
+
+        assertThat(store.release(row.key(), row.holder(), row.holderSession(), row.epoch(), "Handoff").released()).isTrue();
+
+        eventually().untilAsserted(() -> {
+            Lease now = rows().get(0);
+            assertThat(now.holder()).isNotNull();
+            assertThat(now.epoch()).isEqualTo(row.epoch() + 1);
+        });
+        awaitHeld("orders", 4);
+    }
+
     /** The mock server, like the 1.20 one, ignores the CRD's CEL rules: the reconciler refuses a shrink itself. */
     @Test
     void aShrinkIsRefusedAndTheTopicKeepsItsPartitions() {

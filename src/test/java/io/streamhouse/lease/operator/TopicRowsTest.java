@@ -197,4 +197,43 @@ class TopicRowsTest {
         cache.rows("payments", readPayments);
         assertThat(paymentReads).hasValue(2);
     }
+
+    @Test
+    void ourChangeNotifiedBeforeItsAnswerIsBackIsJudgedAgainstTheAnswer() {
+        cache.rows("orders", read);
+        Lease moved = held(P0, B, 1, 4);
+        try (TopicRows.Commit commit = cache.begin(List.of("orders"))) {
+            database.set(0, moved);
+            cache.changed(P0, 4, B); // sent at the commit, read by the feed before the answer is parsed
+            cache.rows("orders", read); // not served meanwhile
+            cache.committed(moved);
+        }
+        assertThat(reads).hasValue(2);
+        assertThat(rowOf(cache.rows("orders", read), P0)).isEqualTo(moved);
+        assertThat(reads).hasValue(2);
+    }
+
+    @Test
+    void someoneElsesChangeNotifiedDuringOurCommitIsNotLost() {
+        cache.rows("orders", read);
+        Lease ours = held(P0, B, 1, 4);
+        try (TopicRows.Commit commit = cache.begin(List.of("orders"))) {
+            database.set(0, ours);
+            database.set(1, released(P1, 5)); // agent-b released partition 1 at the same moment
+            cache.changed(P1, 5, null);
+            cache.changed(P0, 4, B);
+            cache.committed(ours);
+        }
+        assertThat(rowOf(cache.rows("orders", read), P1).holder()).isNull();
+    }
+
+    @Test
+    void aCommitThatFailedLeavesItsNotifiedChangesToTheDatabase() {
+        cache.rows("orders", read);
+        try (TopicRows.Commit commit = cache.begin(List.of("orders"))) {
+            database.set(0, held(P0, B, 1, 4)); // committed, but the answer was lost with the connection
+            cache.changed(P0, 4, B);
+        }
+        assertThat(rowOf(cache.rows("orders", read), P0).holder()).isEqualTo(B);
+    }
 }
