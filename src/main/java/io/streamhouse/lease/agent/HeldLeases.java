@@ -29,6 +29,8 @@ final class HeldLeases {
     }
 
     private final ConcurrentHashMap<Slot, Held> held = new ConcurrentHashMap<>();
+    /** Grows with every change of the entries or the session: a look skipped only when none happened since it. */
+    private final java.util.concurrent.atomic.AtomicLong changes = new java.util.concurrent.atomic.AtomicLong();
     private final LongSupplier nanos;
     private volatile SessionGuard guard;
     private volatile long session;
@@ -41,6 +43,12 @@ final class HeldLeases {
     void session(long sessionEpoch, SessionGuard sessionGuard) {
         this.guard = sessionGuard;
         this.session = sessionEpoch;
+        changes.incrementAndGet();
+    }
+
+    /** How many changes the entries and the session have had (see {@link #changes}). */
+    long changes() {
+        return changes.get();
     }
 
     long session() {
@@ -61,11 +69,16 @@ final class HeldLeases {
 
     void put(Held h) {
         held.put(slot(h.key()), h);
+        changes.incrementAndGet();
     }
 
     /** Removes exactly this entry; false when it was already gone or replaced. */
     boolean remove(Held h) {
-        return held.remove(slot(h.key()), h);
+        boolean removed = held.remove(slot(h.key()), h);
+        if (removed) {
+            changes.incrementAndGet();
+        }
+        return removed;
     }
 
     List<Held> all() {

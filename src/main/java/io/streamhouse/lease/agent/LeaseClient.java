@@ -98,11 +98,23 @@ public final class LeaseClient implements AutoCloseable {
     private final Map<LeaseKey, List<CompletableFuture<Long>>> waiters = new HashMap<>(); // guarded by itself
     private final AtomicBoolean started = new AtomicBoolean();
     private final AtomicBoolean lookQueued = new AtomicBoolean();
+    /** The incarnation and assignments version of the last look (event thread only); -1: none yet. */
+    private long lookedSession = -1;
+    private long lookedVersion = -1;
+    private long lookedChanges = -1;
+    private boolean lookAgainNext;
+    private volatile boolean versionUnsupported;
     private final LongAdder fencedCommitted = new LongAdder();
     private final LongAdder fencedRefused = new LongAdder();
     private final LongAdder sessionsLost = new LongAdder();
-    /** Reads of the agent's assignments (lease_assignments): one per notification burst, reconnect and renewal. */
+    /**
+     * Reads of the agent's assignments (lease_assignments): one per notification burst, reconnect
+     * and renewal after which its assignments version had moved (a check that finds it unmoved is
+     * one row and is not counted).
+     */
     private final LongAdder looks = new LongAdder();
+    /** Reads of the assignments version, before each look (see {@link #resync}). */
+    private final LongAdder checks = new LongAdder();
     /** Guards {@link #closing} against a session being opened while {@link #close()} begins. */
     private final Object sessionLock = new Object();
     private volatile boolean closing;
@@ -375,15 +387,17 @@ public final class LeaseClient implements AutoCloseable {
     }
 
     /**
-     * Counters since start, for the application's metrics. {@code looks}: reads of the agent's
-     * assignments, one per burst of notifications on its channel, reconnect and renewal (what a
-     * forged notification costs).
+     * Counters since start, for the application's metrics. {@code checks}: reads of the agent's
+     * assignments version (one row), one per burst of notifications on its channel, reconnect and
+     * renewal; {@code looks}: reads of its assignments, made by a check that found the version
+     * moved (a forged notification, or a renewal with nothing new, costs a check, not a look).
      */
-    public record Stats(long fencedCommitted, long fencedRefused, long sessionsLost, int held, long looks) {
+    public record Stats(long fencedCommitted, long fencedRefused, long sessionsLost, int held, long looks, long checks) {
     }
 
     public Stats stats() {
-        return new Stats(fencedCommitted.sum(), fencedRefused.sum(), sessionsLost.sum(), held().size(), looks.sum());
+        return new Stats(fencedCommitted.sum(), fencedRefused.sum(), sessionsLost.sum(), held().size(), looks.sum(),
+                checks.sum());
     }
 
     /** Gives the partition up now (the operator may assign it anywhere, this agent included). */
@@ -606,6 +620,15 @@ public final class LeaseClient implements AutoCloseable {
             return;
         }
         long session = held.session();
+        // The number that counts every change to what the look would answer, read first: when
+        // it has not moved since the last look of this incarnation, that look is still the
+        // answer (one row instead of every lease: the check after each renewal, a notification
+        // someone forged). A database without it (not yet upgraded) is always looked at.
+        checks.increment();
+        long version = assignmentsVersion();
+        if (version >= 0 && session == lookedSession && version == lookedVersion && held.changes() == lookedChanges) {
+            return; // nothing changed in the database nor here (a revoke, a release) since the last look
+        }
         looks.increment();
         Map<LeaseKey, Assignment> truth = new HashMap<>();
         for (Assignment a : sessionStore.assignments(agent, session)) {
@@ -634,6 +657,31 @@ public final class LeaseClient implements AutoCloseable {
             } else if (h == null || h.epoch() != a.epoch()) {
                 acquire(a.key(), a.epoch());
             }
+        }
+        // Done: the next check skips the look while nothing changes (a release that failed above
+        // asked for the next one itself).
+        lookedSession = lookAgainNext ? -1 : session;
+        lookedVersion = version;
+        lookedChanges = held.changes();
+        lookAgainNext = false;
+    }
+
+    /** {@link LeaseStore#assignmentsVersion}, or -1 when this database has none (or it could not be read: the look decides). */
+    private long assignmentsVersion() {
+        if (versionUnsupported) {
+            return -1;
+        }
+        try {
+            return sessionStore.assignmentsVersion(agent);
+        } catch (RuntimeException e) {
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                if (t instanceof java.sql.SQLException sql && "42883".equals(sql.getSQLState())) {
+                    versionUnsupported = true; // undefined function: a schema before V10
+                    LOG.log(System.Logger.Level.INFO, "the lease store has no lease_assignments_version (schema before"
+                            + " version 10): agent " + agent + " reads its leases at every check");
+                }
+            }
+            return -1;
         }
     }
 
@@ -685,6 +733,7 @@ public final class LeaseClient implements AutoCloseable {
         try {
             sessionStore.release(key, agent, session, epoch, HANDED_OFF);
         } catch (RuntimeException e) {
+            lookAgainNext = true; // the handoff is asked again at the next check, though nothing else changed
             LOG.log(System.Logger.Level.WARNING, "could not release " + key + " for handoff to " + target + " ("
                     + e.getMessage() + "); asked again at the next look, and the operator forces the move after its"
                     + " handoff timeout");

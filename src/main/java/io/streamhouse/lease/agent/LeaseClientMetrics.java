@@ -10,7 +10,8 @@ import java.util.Objects;
  * The agent library's counters as Micrometer meters, for agents that export Prometheus metrics
  * (optional: the library itself needs no Micrometer). Names as Prometheus shows them:
  * {@code streamhouse_agent_fenced_writes_total{outcome="committed"|"refused"}},
- * {@code streamhouse_agent_sessions_lost_total}, {@code streamhouse_agent_looks_total},
+ * {@code streamhouse_agent_sessions_lost_total}, {@code streamhouse_agent_checks_total},
+ * {@code streamhouse_agent_looks_total},
  * {@code streamhouse_agent_leases_held}.
  *
  * <pre>{@code new LeaseClientMetrics(leaseClient).bindTo(registry);}</pre>
@@ -33,8 +34,11 @@ public final class LeaseClientMetrics implements MeterBinder {
                 .register(registry);
         FunctionCounter.builder("streamhouse.agent.sessions.lost", client, c -> c.stats().sessionsLost())
                 .description("Sessions found expired or superseded (a new incarnation was registered)").register(registry);
+        FunctionCounter.builder("streamhouse.agent.checks", client, c -> c.stats().checks())
+                .description("Reads of the agent's assignments version (one row): one per burst of notifications,"
+                        + " reconnect and renewal").register(registry);
         FunctionCounter.builder("streamhouse.agent.looks", client, c -> c.stats().looks())
-                .description("Reads of the agent's assignments: one per burst of notifications, reconnect and renewal")
+                .description("Reads of the agent's assignments, when a check found that something changed for it")
                 .register(registry);
         Gauge.builder("streamhouse.agent.leases.held", client, c -> c.stats().held())
                 .description("Leases this agent may write now").register(registry);

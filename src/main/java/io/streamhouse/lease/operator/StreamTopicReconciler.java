@@ -519,6 +519,10 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
                         + " %d ms to read and decide, %d ms of compare-and-swaps)", holder, session, moved, touched.size(),
                 namespace, group, (end - started) / 1_000_000, (casStart - started) / 1_000_000, (end - casStart) / 1_000_000);
         touched.forEach(this::nudgeTopicAfterLists); // their statuses
+        if (LOG.isDebugEnabled()) {
+            long[] counts = topicRows.counts();
+            LOG.debugf("topic rows since start: %d served from the cache, %d read from the database", counts[0], counts[1]);
+        }
         return after;
     }
 

@@ -33,6 +33,7 @@ public final class DatabaseGrants {
             "lease_session(varchar)",
             "lease_held(varchar, bigint)",
             "lease_assignments(varchar, bigint)",
+            "lease_assignments_version(varchar)",
             "lease_validate(varchar, integer, varchar, bigint, bigint)",
             "lease_fence(varchar, integer, varchar, bigint, bigint)",
             "lease_release(varchar, integer, varchar, bigint, bigint, varchar)",
@@ -60,11 +61,15 @@ public final class DatabaseGrants {
             "lease_fence_at_commit()",
             "lease_history_notify_rows()",
             "lease_history_append_only()",
+            "lease_agents_changed(varchar[])",
+            "lease_history_count_changes()",
+            "lease_handoff_count_changes()",
             "agent_session_notify()");
 
     /** The operator reads every table; it writes none but the agent mapping (only through functions otherwise). */
     public static final List<String> TABLES = List.of(
-            "agent_session", "partition_lease", "lease_history", "lease_handoff", "lease_agent_login");
+            "agent_session", "partition_lease", "lease_history", "lease_handoff", "lease_agent_login",
+            "lease_agent_change");
 
     private DatabaseGrants() {
     }

@@ -57,6 +57,8 @@ final class LeaseSql {
 
     static final String ASSIGNMENTS = "SELECT * FROM lease_assignments(?, ?)";
 
+    static final String ASSIGNMENTS_VERSION = "SELECT lease_assignments_version(?)";
+
     static final String REQUEST_HANDOFF = "SELECT lease_request_handoff(?, ?, ?, ?, ?, ?)";
 
     static final String CANCEL_HANDOFF = "SELECT lease_cancel_handoff(?, ?)";

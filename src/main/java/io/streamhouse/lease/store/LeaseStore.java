@@ -103,6 +103,14 @@ public interface LeaseStore {
     List<Assignment> assignments(AgentId agent, long sessionEpoch);
 
     /**
+     * A number that grows, in the same transaction, with every change to what
+     * {@link #assignments} answers {@code agent} (a lease coming or leaving, a handoff asked or
+     * withdrawn); 0 before the first. Read before a look, it tells a later check whether the
+     * look is still what the database would answer: one row instead of the agent's leases.
+     */
+    long assignmentsVersion(AgentId agent);
+
+    /**
      * Asks the incarnation ({@code holder}, {@code sessionEpoch}) holding {@code key} at
      * {@code epoch} to release it for {@code target}, through the database (the holder is
      * notified on its channel). False when that incarnation does not hold it at that epoch.

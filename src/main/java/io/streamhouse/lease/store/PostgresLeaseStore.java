@@ -401,6 +401,16 @@ public final class PostgresLeaseStore implements LeaseStore {
     }
 
     @Override
+    public long assignmentsVersion(AgentId agent) {
+        Objects.requireNonNull(agent, "agent");
+        return query("read the assignments version of " + agent, LeaseSql.ASSIGNMENTS_VERSION,
+                ps -> ps.setString(1, agent.value()), rs -> {
+                    rs.next();
+                    return rs.getLong(1);
+                });
+    }
+
+    @Override
     public List<Assignment> assignments(AgentId agent, long sessionEpoch) {
         Objects.requireNonNull(agent, "agent");
         return query("read assignments of " + agent, LeaseSql.ASSIGNMENTS, ps -> {

@@ -18,6 +18,8 @@ import io.streamhouse.lease.api.v1alpha1.StreamAgent;
 import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
+import io.streamhouse.lease.store.AcquireRequest;
+import io.streamhouse.lease.store.AcquireResult;
 import io.streamhouse.lease.operator.Fixtures;
 import io.streamhouse.lease.store.FencingException;
 import io.streamhouse.lease.store.HistoryEntry;
@@ -215,6 +217,7 @@ class LeaseClientTest {
                     .hasMessageContaining("database user " + loginA + " may not act for agent " + id("b"));
 
             long looks = a.stats().looks();
+            long checks = a.stats().checks();
             List<String> seen = List.copyOf(events.seen());
             try (Connection c = poolB.getConnection(); Statement st = c.createStatement()) {
                 String channel;
@@ -224,7 +227,8 @@ class LeaseClientTest {
                 }
                 st.execute("NOTIFY " + channel);
             }
-            eventually().until(() -> a.stats().looks() > looks);
+            eventually().until(() -> a.stats().checks() > checks);
+            assertThat(a.stats().looks()).as("a forged notification costs a check of one row, not a look").isEqualTo(looks);
             assertThat(a.epoch(topic, 0)).isEqualTo(epoch);
             assertThat(events.seen()).isEqualTo(seen);
             assertThat(write(a, 0, epoch)).isEqualTo(1);
@@ -256,12 +260,47 @@ class LeaseClientTest {
         assertThat(a.stats()).extracting(LeaseClient.Stats::fencedCommitted, LeaseClient.Stats::fencedRefused,
                 LeaseClient.Stats::sessionsLost, LeaseClient.Stats::held).containsExactly(1L, 1L, 0L, 2);
         assertThat(a.stats().looks()).as("it learned its leases by looking").isPositive();
+        // Each renewal checks the assignments version (one row); nothing changed, so no look.
+        long looks = a.stats().looks();
+        long checks = a.stats().checks();
+        eventually().until(() -> a.stats().checks() >= checks + 2);
+        assertThat(a.stats().looks()).as("renewals with nothing new are checks, not looks").isEqualTo(looks);
+        createLease("p2", 2);
+        assertThat(ensure(a, 2)).isEqualTo(1);
+        assertThat(a.stats().looks()).as("a lease that came is a look").isGreaterThan(looks);
         // The StreamAgent shows the session the library opened.
         eventually().until(() -> {
             StreamAgent sa = client.resources(StreamAgent.class).inNamespace(ns).withName("a").get();
             return sa.getStatus() != null && sa.getStatus().getPhase() == StreamAgentPhase.Ready
                     && sa.getStatus().getSessionEpoch() == a.sessionEpoch();
         });
+    }
+
+    /**
+     * A notification lost (the channel's trigger disabled here, as a connection that died without
+     * an error would lose it): the check after the next renewal finds the lease all the same, by
+     * the assignments version, which the same transaction moved. A check that trusted the
+     * notifications, or a version some change did not move, would never learn it.
+     */
+    @Test
+    void aLeaseWhoseNotificationWasLostIsLearnedAtTheNextRenewal() throws SQLException {
+        selfKeptAgent("a");
+        LeaseClient a = library("a", new Recorder());
+        LeaseKey key = LeaseKey.of(topic, 5);
+        long looks = a.stats().looks();
+        try (Connection c = dataSource.getConnection(); Statement st = c.createStatement()) {
+            st.execute("ALTER TABLE lease_history DISABLE TRIGGER lease_history_notify");
+        }
+        try {
+            AcquireResult given = store.acquire(AcquireRequest.ifFree(key, AgentId.of(id("a")), a.sessionEpoch()), "Assigned");
+            assertThat(given.outcome()).isEqualTo(AcquireResult.Outcome.ACQUIRED);
+            eventually().until(() -> a.epoch(topic, 5) == given.lease().epoch());
+            assertThat(a.stats().looks()).isGreaterThan(looks);
+        } finally {
+            try (Connection c = dataSource.getConnection(); Statement st = c.createStatement()) {
+                st.execute("ALTER TABLE lease_history ENABLE TRIGGER lease_history_notify");
+            }
+        }
     }
 
     /**

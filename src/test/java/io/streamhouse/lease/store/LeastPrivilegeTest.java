@@ -185,6 +185,7 @@ class LeastPrivilegeTest {
                 () -> agentA.expire(B, bSession),
                 () -> agentA.session(B),
                 () -> agentA.assignments(B, bSession),
+                () -> agentA.assignmentsVersion(B),
                 () -> agentA.validate(key, B, bSession, 1),
                 () -> agentA.fenced(key, B, bSession, 1, c -> null),
                 () -> agentA.release(key, B, bSession, 1, "Released"),

@@ -722,4 +722,49 @@ class PostgresLeaseStoreTest {
             assertThat(List.of(again, refused)).allMatch(r -> r.unheldSince() == null && r.unheldFor().isEmpty());
         }
     }
+
+    /**
+     * The assignments version: every change to what lease_assignments answers an agent moves its
+     * number in the same transaction (else an agent that checks it instead of looking would miss
+     * the change); a renewal or a fenced write does not (else every check would be a look).
+     */
+    @Nested
+    class AssignmentsVersion {
+
+        Map<String, Long> versions() {
+            return Map.of("a", store.assignmentsVersion(a), "b", store.assignmentsVersion(b));
+        }
+
+        @Test
+        void movesWithEveryChangeToTheAnswerAndNotWithRenewalsOrWrites() {
+            Session sa = register(a);
+            Session sb = register(b);
+            assertThat(versions()).isEqualTo(Map.of("a", 0L, "b", 0L));
+
+            AcquireResult held = store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+            Map<String, Long> afterAcquire = versions();
+            assertThat(afterAcquire.get("a")).isPositive();
+            assertThat(afterAcquire.get("b")).isZero();
+
+            store.renew(a, sa.sessionEpoch());
+            store.fenced(p0, a, sa.sessionEpoch(), held.lease().epoch(), c -> 1);
+            assertThat(versions()).as("a renewal and a write change nothing an agent is told").isEqualTo(afterAcquire);
+
+            assertThat(store.requestHandoff(p0, a, sa.sessionEpoch(), held.lease().epoch(), b)).isTrue();
+            Map<String, Long> afterRequest = versions();
+            assertThat(afterRequest.get("a")).as("a handoff asked of a").isGreaterThan(afterAcquire.get("a"));
+            assertThat(store.cancelHandoff(p0)).isTrue();
+            Map<String, Long> afterCancel = versions();
+            assertThat(afterCancel.get("a")).as("and withdrawn").isGreaterThan(afterRequest.get("a"));
+
+            AcquireResult moved = store.acquireAll(List.of(AcquireRequest.takeOver(p0, b, sb.sessionEpoch(), a,
+                    held.lease().epoch())), "Moved").get(0);
+            Map<String, Long> afterMove = versions();
+            assertThat(afterMove.get("a")).as("it left a").isGreaterThan(afterCancel.get("a"));
+            assertThat(afterMove.get("b")).as("it came to b").isPositive();
+
+            store.release(p0, b, sb.sessionEpoch(), moved.lease().epoch(), "Handoff");
+            assertThat(versions().get("b")).as("b released it").isGreaterThan(afterMove.get("b"));
+        }
+    }
 }

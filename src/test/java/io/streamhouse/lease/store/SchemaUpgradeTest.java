@@ -38,7 +38,7 @@ class SchemaUpgradeTest {
             assertThat(Database.migrate(ds)).as("a later release's migration is not refused, nothing applied").isZero();
             Database.SchemaStatus status = Database.status(ds);
             assertThat(status.applied()).isEqualTo("9999");
-            assertThat(status.known()).isEqualTo("9");
+            assertThat(status.known()).isEqualTo("10");
             assertThat(status.current()).isTrue();
 
             PostgresLeaseStore store = new PostgresLeaseStore(ds);
@@ -55,13 +55,13 @@ class SchemaUpgradeTest {
     @Test
     void aSchemaOneReleaseBehindIsReportedAndMigratedOnlyWhenAsked() throws Exception {
         try (HikariDataSource ds = emptyDatabase("behind")) {
-            Flyway.configure().dataSource(ds).locations(Database.MIGRATIONS).target("8").load().migrate();
+            Flyway.configure().dataSource(ds).locations(Database.MIGRATIONS).target("9").load().migrate();
 
             Database.SchemaStatus status = Database.status(ds);
-            assertThat(status.applied()).isEqualTo("8");
-            assertThat(status.known()).isEqualTo("9");
+            assertThat(status.applied()).isEqualTo("9");
+            assertThat(status.known()).isEqualTo("10");
             assertThat(status.pending()).isEqualTo(1);
-            assertThat(Database.status(ds).applied()).as("reading the status changes nothing").isEqualTo("8");
+            assertThat(Database.status(ds).applied()).as("reading the status changes nothing").isEqualTo("9");
 
             assertThat(Database.migrate(ds)).isEqualTo(1);
             assertThat(Database.status(ds).current()).isTrue();
@@ -83,9 +83,15 @@ class SchemaUpgradeTest {
                 s.execute("CREATE ROLE " + agents);
             }
             Flyway.configure().dataSource(ds).locations(Database.MIGRATIONS).target("8").load().migrate();
-            DatabaseGrants.grant(ds, operator, agents);
+            // What a V8 operator granted (this build's DatabaseGrants names functions of later
+            // migrations, so it runs only after them, as the operator runs it).
+            try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+                s.execute("GRANT EXECUTE ON FUNCTION lease_acquire(varchar, integer, varchar, bigint, varchar, bigint, varchar),"
+                        + " lease_acquire_batch(varchar[], integer[], varchar[], bigint[], varchar[], bigint[], varchar) TO "
+                        + operator);
+            }
 
-            assertThat(Database.migrate(ds)).isEqualTo(1);
+            assertThat(Database.migrate(ds)).isEqualTo(2);
 
             try (Connection c = ds.getConnection(); Statement s = c.createStatement();
                  java.sql.ResultSet rs = s.executeQuery("SELECT has_function_privilege('" + operator + "', "
