@@ -326,14 +326,17 @@ public final class AssignBench {
             long w0 = api.writes();
             long l0 = api.leaderWrites();
             long d0 = dbRowWrites();
+            long r0 = leaseRowsRead();
             long s0 = System.nanoTime();
             await().pollDelay(window).atMost(window.plusSeconds(5)).until(() -> true);
             double elapsed = (System.nanoTime() - s0) / 1e9;
             double apiRate = (api.writes() - w0) / elapsed;
             double leaderRate = (api.leaderWrites() - l0) / elapsed;
             double dbRate = (dbRowWrites() - d0) / elapsed;
+            double readRate = (leaseRowsRead() - r0) / elapsed;
             System.out.printf("steady state over %.0f s: API writes %.2f/s (leader election lease %.2f/s),"
-                    + " database rows written %.2f/s%n", elapsed, apiRate, leaderRate, dbRate);
+                    + " database rows written %.2f/s, lease rows read %.0f/s (agents' checks and looks, the"
+                    + " operator's reads)%n", elapsed, apiRate, leaderRate, dbRate, readRate);
             long heapMb = heapUsedMb(operator.pid());
             System.out.printf("operator heap used after a full GC: %d MB%n", heapMb);
             // What this server takes, measured in this run, with the same objects and the same
@@ -810,6 +813,19 @@ public final class AssignBench {
             st.execute("SELECT pg_stat_clear_snapshot()");
             try (ResultSet rs = st.executeQuery("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)"
                     + " FROM pg_stat_user_tables WHERE relname IN ('agent_session', 'partition_lease', 'lease_history')")) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
+    }
+
+    /** Rows of partition_lease read so far, by index or sequential scans (PostgreSQL's statistics). */
+    long leaseRowsRead() throws SQLException {
+        try (Connection c = DriverManager.getConnection(dbUrl); Statement st = c.createStatement()) {
+            st.execute("SELECT pg_stat_force_next_flush()");
+            st.execute("SELECT pg_stat_clear_snapshot()");
+            try (ResultSet rs = st.executeQuery("SELECT coalesce(sum(coalesce(idx_tup_fetch, 0) + seq_tup_read), 0)"
+                    + " FROM pg_stat_user_tables WHERE relname = 'partition_lease'")) {
                 rs.next();
                 return rs.getLong(1);
             }
