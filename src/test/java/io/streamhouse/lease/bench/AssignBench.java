@@ -807,25 +807,26 @@ public final class AssignBench {
                 times.get(times.size() / 2) / 1e9, times.get(times.size() - 1) / 1e9);
     }
 
+    /** Rows written so far to the lease store's tables (PostgreSQL's statistics). */
     long dbRowWrites() throws SQLException {
-        try (Connection c = DriverManager.getConnection(dbUrl); Statement st = c.createStatement()) {
-            st.execute("SELECT pg_stat_force_next_flush()");
-            st.execute("SELECT pg_stat_clear_snapshot()");
-            try (ResultSet rs = st.executeQuery("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)"
-                    + " FROM pg_stat_user_tables WHERE relname IN ('agent_session', 'partition_lease', 'lease_history')")) {
-                rs.next();
-                return rs.getLong(1);
-            }
-        }
+        return tableStatistic("n_tup_ins + n_tup_upd + n_tup_del", "'agent_session', 'partition_lease', 'lease_history'");
     }
 
     /** Rows of partition_lease read so far, by index or sequential scans (PostgreSQL's statistics). */
     long leaseRowsRead() throws SQLException {
+        return tableStatistic("coalesce(idx_tup_fetch, 0) + seq_tup_read", "'partition_lease'");
+    }
+
+    /**
+     * The sum of {@code expression} over pg_stat_user_tables rows of {@code tables}, read afresh
+     * (other backends flush their counts at least every second: a 20 s window is off by at most that).
+     */
+    private long tableStatistic(String expression, String tables) throws SQLException {
         try (Connection c = DriverManager.getConnection(dbUrl); Statement st = c.createStatement()) {
             st.execute("SELECT pg_stat_force_next_flush()");
             st.execute("SELECT pg_stat_clear_snapshot()");
-            try (ResultSet rs = st.executeQuery("SELECT coalesce(sum(coalesce(idx_tup_fetch, 0) + seq_tup_read), 0)"
-                    + " FROM pg_stat_user_tables WHERE relname = 'partition_lease'")) {
+            try (ResultSet rs = st.executeQuery("SELECT coalesce(sum(" + expression + "), 0)"
+                    + " FROM pg_stat_user_tables WHERE relname IN (" + tables + ")")) {
                 rs.next();
                 return rs.getLong(1);
             }
