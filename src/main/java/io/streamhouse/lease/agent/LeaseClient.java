@@ -10,6 +10,7 @@ import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
 import io.streamhouse.lease.store.AgentRegistration;
 import io.streamhouse.lease.store.Assignment;
+import io.streamhouse.lease.store.AssignmentChanges;
 import io.streamhouse.lease.store.ChangeFeed;
 import io.streamhouse.lease.store.FencedWork;
 import io.streamhouse.lease.store.FencingException;
@@ -20,10 +21,14 @@ import io.streamhouse.lease.store.Session;
 import io.streamhouse.lease.store.Validation;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -104,6 +109,7 @@ public final class LeaseClient implements AutoCloseable {
     private long lookedChanges = -1;
     private boolean lookAgainNext;
     private volatile boolean versionUnsupported;
+    private volatile boolean changesUnsupported;
     private final LongAdder fencedCommitted = new LongAdder();
     private final LongAdder fencedRefused = new LongAdder();
     private final LongAdder sessionsLost = new LongAdder();
@@ -113,6 +119,8 @@ public final class LeaseClient implements AutoCloseable {
      * one row and is not counted).
      */
     private final LongAdder looks = new LongAdder();
+    /** Looks that read every lease of the incarnation, not only what changed since the last one. */
+    private final LongAdder fullLooks = new LongAdder();
     /** Reads of the assignments version, before each look (see {@link #resync}). */
     private final LongAdder checks = new LongAdder();
     /** Guards {@link #closing} against a session being opened while {@link #close()} begins. */
@@ -390,14 +398,18 @@ public final class LeaseClient implements AutoCloseable {
      * Counters since start, for the application's metrics. {@code checks}: reads of the agent's
      * assignments version (one row), one per burst of notifications on its channel, reconnect and
      * renewal; {@code looks}: reads of its assignments, made by a check that found the version
-     * moved (a forged notification, or a renewal with nothing new, costs a check, not a look).
+     * moved (a forged notification, or a renewal with nothing new, costs a check, not a look);
+     * {@code fullLooks}: those of the looks that read every lease of the incarnation (the first of
+     * each session, after a local revoke or release, or on a schema before version 11), the others
+     * reading only what changed since the last look.
      */
-    public record Stats(long fencedCommitted, long fencedRefused, long sessionsLost, int held, long looks, long checks) {
+    public record Stats(long fencedCommitted, long fencedRefused, long sessionsLost, int held, long looks, long checks,
+                        long fullLooks) {
     }
 
     public Stats stats() {
         return new Stats(fencedCommitted.sum(), fencedRefused.sum(), sessionsLost.sum(), held().size(), looks.sum(),
-                checks.sum());
+                checks.sum(), fullLooks.sum());
     }
 
     /** Gives the partition up now (the operator may assign it anywhere, this agent included). */
@@ -626,26 +638,68 @@ public final class LeaseClient implements AutoCloseable {
         // someone forged). A database without it (not yet upgraded) is always looked at.
         checks.increment();
         long version = assignmentsVersion();
-        if (version >= 0 && session == lookedSession && version == lookedVersion && held.changes() == lookedChanges) {
+        boolean sameAsLastLook = version >= 0 && session == lookedSession && held.changes() == lookedChanges;
+        if (sameAsLastLook && version == lookedVersion) {
             return; // nothing changed in the database nor here (a revoke, a release) since the last look
         }
         looks.increment();
-        Map<LeaseKey, Assignment> truth = new HashMap<>();
-        for (Assignment a : sessionStore.assignments(agent, session)) {
-            truth.put(a.key(), a);
+        // Only what changed since the last look when the database can say (a few rows where the
+        // full look reads every lease: a failover gives each survivor a handful); everything
+        // after a new session, a local revoke or release, a failed handoff release, or when the
+        // changes since are no longer kept.
+        Optional<AssignmentChanges> changes = sameAsLastLook ? assignmentChanges(session) : Optional.empty();
+        if (changes.isPresent()) {
+            apply(session, changes.get().held(), changes.get().gone());
+        } else {
+            fullLooks.increment();
+            List<Assignment> truth = sessionStore.assignments(agent, session);
+            Set<LeaseKey> gone = new HashSet<>();
+            for (HeldLeases.Held h : held.all()) {
+                gone.add(h.key());
+            }
+            truth.forEach(a -> gone.remove(a.key()));
+            apply(session, truth, gone);
         }
-        LeaseListener.Reason gone = null;
-        for (HeldLeases.Held h : held.all()) {
-            Assignment t = truth.get(h.key());
-            // Entries of an older incarnation are revokeSession's, queued when it was lost.
-            if (h.session() == session && (t == null || t.epoch() != h.epoch())) {
-                if (gone == null) {
-                    gone = sessionStillLive(session) ? LeaseListener.Reason.MOVED : LeaseListener.Reason.SESSION_LOST;
-                }
-                revoke(h, gone);
+        // Done: the next check skips the look while nothing changes (a release that failed above
+        // asked for the next one itself).
+        lookedSession = lookAgainNext ? -1 : session;
+        lookedVersion = version;
+        lookedChanges = held.changes();
+        lookAgainNext = false;
+    }
+
+    /**
+     * Makes the cache agree with the database for the leases named: {@code truth} as this
+     * incarnation holds them now, {@code gone} no longer its own. Leases named in neither are
+     * left as they are.
+     */
+    private void apply(long session, Collection<Assignment> truth, Collection<LeaseKey> gone) {
+        Map<LeaseKey, Assignment> byKey = new HashMap<>();
+        truth.forEach(a -> byKey.put(a.key(), a));
+        LeaseListener.Reason lost = null;
+        List<HeldLeases.Held> stale = new ArrayList<>();
+        for (LeaseKey key : gone) {
+            HeldLeases.Held h = held.get(key);
+            if (h != null && !byKey.containsKey(key)) {
+                stale.add(h);
             }
         }
-        for (Assignment a : truth.values()) {
+        for (Assignment a : truth) {
+            HeldLeases.Held h = held.get(a.key());
+            if (h != null && h.epoch() != a.epoch()) {
+                stale.add(h);
+            }
+        }
+        for (HeldLeases.Held h : stale) {
+            // Entries of an older incarnation are revokeSession's, queued when it was lost.
+            if (h.session() == session) {
+                if (lost == null) {
+                    lost = sessionStillLive(session) ? LeaseListener.Reason.MOVED : LeaseListener.Reason.SESSION_LOST;
+                }
+                revoke(h, lost);
+            }
+        }
+        for (Assignment a : truth) {
             HeldLeases.Held h = held.get(a.key());
             if (a.handoffTo() != null) {
                 if (h != null && h.epoch() == a.epoch()) {
@@ -658,12 +712,24 @@ public final class LeaseClient implements AutoCloseable {
                 acquire(a.key(), a.epoch());
             }
         }
-        // Done: the next check skips the look while nothing changes (a release that failed above
-        // asked for the next one itself).
-        lookedSession = lookAgainNext ? -1 : session;
-        lookedVersion = version;
-        lookedChanges = held.changes();
-        lookAgainNext = false;
+    }
+
+    /** {@link LeaseStore#assignmentChanges} since the last look, or empty to read everything (also on a schema without it). */
+    private Optional<AssignmentChanges> assignmentChanges(long session) {
+        if (changesUnsupported) {
+            return Optional.empty();
+        }
+        try {
+            return sessionStore.assignmentChanges(agent, session, lookedVersion);
+        } catch (RuntimeException e) {
+            if (undefinedFunction(e)) {
+                changesUnsupported = true; // a schema before V11
+                LOG.log(System.Logger.Level.INFO, "the lease store has no lease_assignment_changes (schema before"
+                        + " version 11): agent " + agent + " reads all its leases at every look");
+                return Optional.empty();
+            }
+            throw e;
+        }
     }
 
     /** {@link LeaseStore#assignmentsVersion}, or -1 when this database has none (or it could not be read: the look decides). */
@@ -674,15 +740,22 @@ public final class LeaseClient implements AutoCloseable {
         try {
             return sessionStore.assignmentsVersion(agent);
         } catch (RuntimeException e) {
-            for (Throwable t = e; t != null; t = t.getCause()) {
-                if (t instanceof java.sql.SQLException sql && "42883".equals(sql.getSQLState())) {
-                    versionUnsupported = true; // undefined function: a schema before V10
-                    LOG.log(System.Logger.Level.INFO, "the lease store has no lease_assignments_version (schema before"
-                            + " version 10): agent " + agent + " reads its leases at every check");
-                }
+            if (undefinedFunction(e)) {
+                versionUnsupported = true; // a schema before V10
+                LOG.log(System.Logger.Level.INFO, "the lease store has no lease_assignments_version (schema before"
+                        + " version 10): agent " + agent + " reads its leases at every check");
             }
             return -1;
         }
+    }
+
+    private static boolean undefinedFunction(RuntimeException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof java.sql.SQLException sql && "42883".equals(sql.getSQLState())) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Whether leases missing from the answer moved away (true) or went with the session (expired, ended, superseded). */

@@ -40,6 +40,10 @@ public final class LeaseClientMetrics implements MeterBinder {
         FunctionCounter.builder("streamhouse.agent.looks", client, c -> c.stats().looks())
                 .description("Reads of the agent's assignments, when a check found that something changed for it")
                 .register(registry);
+        FunctionCounter.builder("streamhouse.agent.full.looks", client, c -> c.stats().fullLooks())
+                .description("Looks that read every lease of the agent, not only what changed since the last look:"
+                        + " the first of each session, after a local revoke or release")
+                .register(registry);
         Gauge.builder("streamhouse.agent.leases.held", client, c -> c.stats().held())
                 .description("Leases this agent may write now").register(registry);
     }

@@ -339,6 +339,9 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
             // A process left behind can no longer act for the id; a StreamAgent that takes the id
             // over (nudged above) maps its own login.
             logins.withdraw(AgentId.of(id));
+            // What lease_assignment_changes keeps for it goes too: agents named after their pods
+            // (a Deployment's) would leave their last changes behind at every restart.
+            store.forgetAssignmentChanges(AgentId.of(id));
         }
         return DeleteControl.defaultDelete();
     }

@@ -34,6 +34,7 @@ public final class DatabaseGrants {
             "lease_held(varchar, bigint)",
             "lease_assignments(varchar, bigint)",
             "lease_assignments_version(varchar)",
+            "lease_assignment_changes(varchar, bigint, bigint)",
             "lease_validate(varchar, integer, varchar, bigint, bigint)",
             "lease_fence(varchar, integer, varchar, bigint, bigint)",
             "lease_release(varchar, integer, varchar, bigint, bigint, varchar)",
@@ -48,7 +49,8 @@ public final class DatabaseGrants {
             "lease_renew_all(varchar[], bigint[])",
             "lease_request_handoff(varchar, integer, varchar, bigint, bigint, varchar)",
             "lease_cancel_handoff(varchar, integer)",
-            "lease_release_partitions(varchar, integer[], varchar)");
+            "lease_release_partitions(varchar, integer[], varchar)",
+            "lease_forget_agent_changes(varchar)");
 
     /** Called only by the functions above and by triggers: granted to nobody. */
     public static final List<String> INTERNAL_FUNCTIONS = List.of(
@@ -61,7 +63,7 @@ public final class DatabaseGrants {
             "lease_fence_at_commit()",
             "lease_history_notify_rows()",
             "lease_history_append_only()",
-            "lease_agents_changed(varchar[])",
+            "lease_agent_rows_changed(varchar[], varchar[], integer[])",
             "lease_history_count_changes()",
             "lease_handoff_count_changes()",
             "agent_session_notify()");
@@ -69,7 +71,7 @@ public final class DatabaseGrants {
     /** The operator reads every table; it writes none but the agent mapping (only through functions otherwise). */
     public static final List<String> TABLES = List.of(
             "agent_session", "partition_lease", "lease_history", "lease_handoff", "lease_agent_login",
-            "lease_agent_change");
+            "lease_agent_change", "lease_agent_change_log");
 
     private DatabaseGrants() {
     }

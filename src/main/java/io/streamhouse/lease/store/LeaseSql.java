@@ -59,6 +59,11 @@ final class LeaseSql {
 
     static final String ASSIGNMENTS_VERSION = "SELECT lease_assignments_version(?)";
 
+    // (V11__assignment_changes.sql)
+    static final String ASSIGNMENT_CHANGES = "SELECT * FROM lease_assignment_changes(?, ?, ?)";
+
+    static final String FORGET_AGENT_CHANGES = "SELECT lease_forget_agent_changes(?)";
+
     static final String REQUEST_HANDOFF = "SELECT lease_request_handoff(?, ?, ?, ?, ?, ?)";
 
     static final String CANCEL_HANDOFF = "SELECT lease_cancel_handoff(?, ?)";

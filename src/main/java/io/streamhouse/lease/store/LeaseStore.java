@@ -111,6 +111,22 @@ public interface LeaseStore {
     long assignmentsVersion(AgentId agent);
 
     /**
+     * What changed for this incarnation since {@code sinceVersion} (an {@link #assignmentsVersion}
+     * read before an earlier look of it): each lease changed since, as {@link #assignments} would
+     * show it now, and those no longer this incarnation's. Empty when the database cannot say
+     * (the session is not live, or the changes since are no longer kept): read
+     * {@link #assignments} then. A look made of a few rows where {@link #assignments} reads every
+     * lease the agent holds.
+     */
+    Optional<AssignmentChanges> assignmentChanges(AgentId agent, long sessionEpoch, long sinceVersion);
+
+    /**
+     * Drops what {@link #assignmentChanges} keeps for {@code agent} (its StreamAgent is gone):
+     * a later call for it from an earlier version is answered empty. Safe at any time.
+     */
+    void forgetAssignmentChanges(AgentId agent);
+
+    /**
      * Asks the incarnation ({@code holder}, {@code sessionEpoch}) holding {@code key} at
      * {@code epoch} to release it for {@code target}, through the database (the holder is
      * notified on its channel). False when that incarnation does not hold it at that epoch.

@@ -411,6 +411,43 @@ public final class PostgresLeaseStore implements LeaseStore {
     }
 
     @Override
+    public Optional<AssignmentChanges> assignmentChanges(AgentId agent, long sessionEpoch, long sinceVersion) {
+        Objects.requireNonNull(agent, "agent");
+        try {
+            return Optional.of(query("read assignment changes of " + agent, LeaseSql.ASSIGNMENT_CHANGES, ps -> {
+                ps.setString(1, agent.value());
+                ps.setLong(2, sessionEpoch);
+                ps.setLong(3, sinceVersion);
+            }, rs -> {
+                List<Assignment> held = new ArrayList<>();
+                List<LeaseKey> gone = new ArrayList<>();
+                while (rs.next()) {
+                    LeaseKey key = new LeaseKey(rs.getString("topic"), rs.getInt("partition"));
+                    long epoch = rs.getLong("epoch");
+                    if (rs.wasNull()) {
+                        gone.add(key);
+                    } else {
+                        held.add(new Assignment(key, epoch, agentOrNull(rs.getString("handoff_to"))));
+                    }
+                }
+                return new AssignmentChanges(held, gone);
+            }));
+        } catch (StoreException e) {
+            if (e.getCause() instanceof SQLException sql && "SH010".equals(sql.getSQLState())) {
+                return Optional.empty(); // not live, or no longer kept: the caller reads everything
+            }
+            throw e;
+        }
+    }
+
+    @Override
+    public void forgetAssignmentChanges(AgentId agent) {
+        Objects.requireNonNull(agent, "agent");
+        query("forget the assignment changes of " + agent, LeaseSql.FORGET_AGENT_CHANGES,
+                ps -> ps.setString(1, agent.value()), rs -> null);
+    }
+
+    @Override
     public List<Assignment> assignments(AgentId agent, long sessionEpoch) {
         Objects.requireNonNull(agent, "agent");
         return query("read assignments of " + agent, LeaseSql.ASSIGNMENTS, ps -> {

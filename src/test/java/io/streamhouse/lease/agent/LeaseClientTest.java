@@ -19,6 +19,7 @@ import io.streamhouse.lease.api.v1alpha1.StreamAgentPhase;
 import io.streamhouse.lease.model.AgentId;
 import io.streamhouse.lease.model.LeaseKey;
 import io.streamhouse.lease.store.AcquireRequest;
+import io.streamhouse.lease.testing.Registrations;
 import io.streamhouse.lease.store.AcquireResult;
 import io.streamhouse.lease.operator.Fixtures;
 import io.streamhouse.lease.store.FencingException;
@@ -250,7 +251,8 @@ class LeaseClientTest {
         assertThat(a.epoch(topic, 0)).isEqualTo(1);
         assertThat(a.epoch(topic, 7)).isEqualTo(LeaseClient.NO_EPOCH);
         assertThat(a.held()).containsOnlyKeys(LeaseKey.of(topic, 0), LeaseKey.of(topic, 1));
-        assertThat(events.seen()).contains("acquired " + topic + "/0@1", "acquired " + topic + "/1@1");
+        // Listeners are told on the event thread, just after the lease is held (ensureLease may return first).
+        eventually().until(() -> events.seen().containsAll(List.of("acquired " + topic + "/0@1", "acquired " + topic + "/1@1")));
         assertThat(a.validateEpoch(topic, 0, 1).status()).isEqualTo(Validation.Status.VALID);
 
         assertThat(write(a, 0, 1)).isEqualTo(1);
@@ -265,15 +267,71 @@ class LeaseClientTest {
         long checks = a.stats().checks();
         eventually().until(() -> a.stats().checks() >= checks + 2);
         assertThat(a.stats().looks()).as("renewals with nothing new are checks, not looks").isEqualTo(looks);
+        long fullLooks = a.stats().fullLooks();
         createLease("p2", 2);
         assertThat(ensure(a, 2)).isEqualTo(1);
         assertThat(a.stats().looks()).as("a lease that came is a look").isGreaterThan(looks);
+        assertThat(a.stats().fullLooks()).as("of what changed only, not of every lease").isEqualTo(fullLooks);
         // The StreamAgent shows the session the library opened.
         eventually().until(() -> {
             StreamAgent sa = client.resources(StreamAgent.class).inNamespace(ns).withName("a").get();
             return sa.getStatus() != null && sa.getStatus().getPhase() == StreamAgentPhase.Ready
                     && sa.getStatus().getSessionEpoch() == a.sessionEpoch();
         });
+    }
+
+    /**
+     * After its first look the agent reads only what changed since the last one: a lease taken
+     * from it and one given to it are learned without reading the others. When the database no
+     * longer keeps its changes (forgotten here, as when more than 1,024 versions passed between
+     * two looks), it reads everything and learns all the same. A look that ignored the leases
+     * that left, or trusted changes the database could no longer list, would keep one it lost.
+     */
+    @Test
+    void learnsWhatChangedFromTheChangesAloneAndEverythingWhenTheyAreNoLongerKept() throws SQLException {
+        selfKeptAgent("a");
+        Recorder events = new Recorder();
+        LeaseClient a = library("a", events);
+        AgentId agentA = AgentId.of(id("a"));
+        List<AcquireResult> given = new ArrayList<>();
+        for (int p = 0; p < 3; p++) {
+            given.add(store.acquire(AcquireRequest.ifFree(LeaseKey.of(topic, p), agentA, a.sessionEpoch()), "Assigned"));
+        }
+        eventually().until(() -> a.held().size() == 3);
+        long fullLooks = a.stats().fullLooks();
+
+        AgentId agentB = AgentId.of(id("b"));
+        var sessionB = store.register(Registrations.registration(agentB, Duration.ofSeconds(30)));
+        store.acquireAll(List.of(AcquireRequest.takeOver(LeaseKey.of(topic, 1), agentB, sessionB.sessionEpoch(),
+                agentA, given.get(1).lease().epoch())), "Moved");
+        eventually().until(() -> a.epoch(topic, 1) == LeaseClient.NO_EPOCH);
+        assertThat(events.seen()).contains("revoked " + LeaseKey.of(topic, 1) + "@1 MOVED");
+        assertThat(a.held()).containsOnlyKeys(LeaseKey.of(topic, 0), LeaseKey.of(topic, 2));
+        assertThat(a.stats().fullLooks()).as("learned from the change alone").isEqualTo(fullLooks);
+
+        // Taken and forgotten in one transaction: the agent's last look is from before what the
+        // database still keeps, whenever it looks next.
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try (PreparedStatement take = c.prepareStatement("SELECT * FROM lease_acquire(?, ?, ?, ?, ?, ?, 'Moved')");
+                 PreparedStatement forget = c.prepareStatement("SELECT lease_forget_agent_changes(?)")) {
+                take.setString(1, topic);
+                take.setInt(2, 2);
+                take.setString(3, agentB.value());
+                take.setLong(4, sessionB.sessionEpoch());
+                take.setString(5, agentA.value());
+                take.setLong(6, given.get(2).lease().epoch());
+                take.executeQuery().close();
+                forget.setString(1, agentA.value());
+                forget.executeQuery().close();
+            }
+            c.commit();
+        }
+        store.acquire(AcquireRequest.ifFree(LeaseKey.of(topic, 3), agentA, a.sessionEpoch()), "Assigned");
+        eventually().until(() -> a.epoch(topic, 3) == 1 && a.epoch(topic, 2) == LeaseClient.NO_EPOCH);
+        assertThat(a.held()).containsOnlyKeys(LeaseKey.of(topic, 0), LeaseKey.of(topic, 3));
+        assertThat(a.stats().fullLooks()).as("the changes since its last look are gone: it read everything")
+                .isGreaterThan(fullLooks);
     }
 
     /**

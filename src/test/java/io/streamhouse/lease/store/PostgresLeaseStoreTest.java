@@ -767,4 +767,145 @@ class PostgresLeaseStoreTest {
             assertThat(versions().get("b")).as("b released it").isGreaterThan(afterMove.get("b"));
         }
     }
+
+    @Nested
+    class AssignmentChangesSince {
+
+        final LeaseKey p1 = LeaseKey.of("orders", 1);
+
+        AssignmentChanges changes(AgentId agent, Session session, long since) {
+            return store.assignmentChanges(agent, session.sessionEpoch(), since).orElseThrow();
+        }
+
+        @Test
+        void answersTheLeasesChangedSinceAVersionAsTheyStandNow() {
+            Session sa = register(a);
+            Session sb = register(b);
+            long start = store.assignmentsVersion(a);
+            AcquireResult held0 = store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+            AcquireResult held1 = store.acquire(AcquireRequest.ifFree(p1, a, sa.sessionEpoch()), "Assigned");
+
+            assertThat(changes(a, sa, start).held()).containsExactly(
+                    new Assignment(p0, held0.lease().epoch(), null), new Assignment(p1, held1.lease().epoch(), null));
+            long looked = store.assignmentsVersion(a);
+            assertThat(changes(a, sa, looked)).as("nothing since the look")
+                    .isEqualTo(new AssignmentChanges(List.of(), List.of()));
+
+            store.renew(a, sa.sessionEpoch());
+            store.fenced(p0, a, sa.sessionEpoch(), held0.lease().epoch(), c -> 1);
+            assertThat(changes(a, sa, looked).held()).as("renewals and writes change nothing").isEmpty();
+
+            assertThat(store.requestHandoff(p0, a, sa.sessionEpoch(), held0.lease().epoch(), b)).isTrue();
+            store.acquireAll(List.of(AcquireRequest.takeOver(p1, b, sb.sessionEpoch(), a, held1.lease().epoch())),
+                    "Moved");
+            AssignmentChanges since = changes(a, sa, looked);
+            assertThat(since.held()).as("a handoff asked of it, shown as the full look shows it")
+                    .containsExactly(new Assignment(p0, held0.lease().epoch(), b));
+            assertThat(since.gone()).as("a lease that left it").containsExactly(p1);
+            assertThat(since.held()).containsExactlyElementsOf(store.assignments(a, sa.sessionEpoch()));
+            assertThat(changes(b, sb, 0).held()).as("the new holder's side")
+                    .containsExactly(new Assignment(p1, held1.lease().epoch() + 1, null));
+
+            assertThat(store.cancelHandoff(p0)).isTrue();
+            assertThat(changes(a, sa, looked).held()).as("the state now, not the history")
+                    .containsExactly(new Assignment(p0, held0.lease().epoch(), null));
+        }
+
+        @Test
+        void anotherIncarnationsLeasesAreGoneAndAnEndedSessionIsAnsweredEmpty() {
+            Session first = register(a);
+            store.acquire(AcquireRequest.ifFree(p0, a, first.sessionEpoch()), "Assigned");
+            Session second = register(a);
+            assertThat(changes(a, second, 0).gone()).as("held by the older incarnation, not this one")
+                    .containsExactly(p0);
+            assertThat(store.assignmentChanges(a, first.sessionEpoch(), 0)).as("a superseded incarnation").isEmpty();
+            assertThat(store.expire(a, second.sessionEpoch())).isTrue();
+            assertThat(store.assignmentChanges(a, second.sessionEpoch(), 0)).as("an expired one").isEmpty();
+        }
+
+        @Test
+        void keepsTheLastVersionsOnlyAndRefusesALookFromBeforeThem() throws SQLException {
+            Session sa = register(a);
+            Session sb = register(b);
+            AcquireResult held = store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+            // Each request and each withdrawal is a version of a: 1,100 of them, past the 1,024 kept.
+            for (int i = 0; i < 550; i++) {
+                store.requestHandoff(p0, a, sa.sessionEpoch(), held.lease().epoch(), b);
+                store.cancelHandoff(p0);
+            }
+            long now = store.assignmentsVersion(a);
+            assertThat(now).isGreaterThan(1_024);
+            assertThat(store.assignmentChanges(a, sa.sessionEpoch(), 0)).as("the first versions are gone").isEmpty();
+            assertThat(store.assignmentChanges(a, sa.sessionEpoch(), now - 1_024)).as("the oldest one kept").isPresent();
+            assertThat(changes(a, sa, now - 1).held()).containsExactly(new Assignment(p0, held.lease().epoch(), null));
+            try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
+                    "SELECT count(*), min(version) FROM lease_agent_change_log WHERE agent_id = ?")) {
+                ps.setString(1, a.value());
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    assertThat(rs.getLong(1)).as("entries kept").isEqualTo(1_024);
+                    assertThat(rs.getLong(2)).isEqualTo(now - 1_023);
+                }
+            }
+            assertThat(changes(b, sb, 0).held()).as("b's own log untouched by a's pruning").isEmpty();
+        }
+
+        @Test
+        void forgettingAnAgentRefusesLooksFromBeforeAndKeepsCountingAfter() throws SQLException {
+            Session sa = register(a);
+            store.acquire(AcquireRequest.ifFree(p0, a, sa.sessionEpoch()), "Assigned");
+            long before = store.assignmentsVersion(a);
+
+            store.forgetAssignmentChanges(a);
+
+            assertThat(count("lease_agent_change_log")).isZero();
+            assertThat(store.assignmentChanges(a, sa.sessionEpoch(), before - 1)).isEmpty();
+            assertThat(store.assignmentChanges(a, sa.sessionEpoch(), before)).isPresent();
+            store.acquire(AcquireRequest.ifFree(p1, a, sa.sessionEpoch()), "Assigned");
+            assertThat(changes(a, sa, before).held()).extracting(Assignment::key).containsExactly(p1);
+        }
+
+        /**
+         * The claim the look rests on: a version read at any moment has every change numbered at or
+         * below it committed. A writer stopped inside its transaction holds the agent's number: a
+         * second writer for the same agent waits for it, and numbers its change after it.
+         */
+        @Test
+        void aChangeCommittedLateIsNumberedAfterEveryVersionReadBeforeIt() throws Exception {
+            Session sa = register(a);
+            long start = store.assignmentsVersion(a);
+            try (Connection stopped = dataSource.getConnection()) {
+                stopped.setAutoCommit(false);
+                try (PreparedStatement ps = stopped.prepareStatement(LeaseSql.ACQUIRE)) {
+                    ps.setString(1, p0.topic());
+                    ps.setInt(2, p0.partition());
+                    ps.setString(3, a.value());
+                    ps.setLong(4, sa.sessionEpoch());
+                    ps.setNull(5, java.sql.Types.VARCHAR);
+                    ps.setNull(6, java.sql.Types.BIGINT);
+                    ps.setString(7, "Assigned");
+                    ps.executeQuery().close();
+                }
+                var second = java.util.concurrent.CompletableFuture.runAsync(
+                        () -> store.acquire(AcquireRequest.ifFree(p1, a, sa.sessionEpoch()), "Assigned"));
+                await().atMost(Duration.ofSeconds(10)).until(() -> waitingForALock() > 0);
+                assertThat(changes(a, sa, start).held()).as("neither is committed").isEmpty();
+                stopped.commit();
+                second.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            }
+            long version = store.assignmentsVersion(a);
+            assertThat(version).isEqualTo(start + 2);
+            assertThat(changes(a, sa, start + 1).held()).as("the second writer's change came after the first's")
+                    .extracting(Assignment::key).containsExactly(p1);
+        }
+
+        long waitingForALock() throws SQLException {
+            try (Connection c = dataSource.getConnection(); Statement s = c.createStatement();
+                 ResultSet rs = s.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                         + " AND datname = current_database()")) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
+    }
 }

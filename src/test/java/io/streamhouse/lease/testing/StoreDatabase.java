@@ -50,7 +50,8 @@ public final class StoreDatabase implements BeforeAllCallback, AfterAllCallback,
     @Override
     public void beforeEach(ExtensionContext context) throws SQLException {
         // TRUNCATE is not a row-level DELETE, so the append-only trigger on lease_history lets tests reset.
-        execute("TRUNCATE agent_session, partition_lease, lease_history, lease_handoff");
+        execute("TRUNCATE agent_session, partition_lease, lease_history, lease_handoff, lease_agent_change,"
+                + " lease_agent_change_log");
         for (String table : ownTables) {
             execute("TRUNCATE " + table);
         }
