@@ -38,7 +38,7 @@ class SchemaUpgradeTest {
             assertThat(Database.migrate(ds)).as("a later release's migration is not refused, nothing applied").isZero();
             Database.SchemaStatus status = Database.status(ds);
             assertThat(status.applied()).isEqualTo("9999");
-            assertThat(status.known()).isEqualTo("10");
+            assertThat(status.known()).isEqualTo("11");
             assertThat(status.current()).isTrue();
 
             PostgresLeaseStore store = new PostgresLeaseStore(ds);
@@ -55,13 +55,13 @@ class SchemaUpgradeTest {
     @Test
     void aSchemaOneReleaseBehindIsReportedAndMigratedOnlyWhenAsked() throws Exception {
         try (HikariDataSource ds = emptyDatabase("behind")) {
-            Flyway.configure().dataSource(ds).locations(Database.MIGRATIONS).target("9").load().migrate();
+            Flyway.configure().dataSource(ds).locations(Database.MIGRATIONS).target("10").load().migrate();
 
             Database.SchemaStatus status = Database.status(ds);
-            assertThat(status.applied()).isEqualTo("9");
-            assertThat(status.known()).isEqualTo("10");
+            assertThat(status.applied()).isEqualTo("10");
+            assertThat(status.known()).isEqualTo("11");
             assertThat(status.pending()).isEqualTo(1);
-            assertThat(Database.status(ds).applied()).as("reading the status changes nothing").isEqualTo("9");
+            assertThat(Database.status(ds).applied()).as("reading the status changes nothing").isEqualTo("10");
 
             assertThat(Database.migrate(ds)).isEqualTo(1);
             assertThat(Database.status(ds).current()).isTrue();
@@ -91,7 +91,8 @@ class SchemaUpgradeTest {
                         + operator);
             }
 
-            assertThat(Database.migrate(ds)).isEqualTo(2);
+            assertThat(Database.migrate(ds)).as("every migration after V8")
+                    .isEqualTo(Integer.parseInt(Database.status(ds).known()) - 8);
 
             try (Connection c = ds.getConnection(); Statement s = c.createStatement();
                  java.sql.ResultSet rs = s.executeQuery("SELECT has_function_privilege('" + operator + "', "
