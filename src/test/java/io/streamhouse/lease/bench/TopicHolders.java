@@ -56,7 +56,11 @@ final class TopicHolders implements ResourceEventHandler<StreamTopic> {
 
     private List<Seen> latest() {
         List<Seen> out = new ArrayList<>();
-        seen.values().forEach(l -> out.add(l.get(l.size() - 1)));
+        seen.values().forEach(l -> {
+            if (!l.isEmpty()) { // a topic's list is created just before its first status is added
+                out.add(l.get(l.size() - 1));
+            }
+        });
         return out;
     }
 

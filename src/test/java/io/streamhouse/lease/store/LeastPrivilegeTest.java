@@ -186,6 +186,7 @@ class LeastPrivilegeTest {
                 () -> agentA.session(B),
                 () -> agentA.assignments(B, bSession),
                 () -> agentA.assignmentsVersion(B),
+                () -> agentA.assignmentChanges(B, bSession, 0),
                 () -> agentA.validate(key, B, bSession, 1),
                 () -> agentA.fenced(key, B, bSession, 1, c -> null),
                 () -> agentA.release(key, B, bSession, 1, "Released"),
@@ -214,7 +215,8 @@ class LeastPrivilegeTest {
         // Each table with a column to name in an UPDATE (a bad column would fail before the privilege check).
         Map<String, String> tables = Map.of("agent_session", "agent_id", "partition_lease", "holder",
                 "lease_history", "reason", "lease_handoff", "target", "lease_agent_login", "db_user",
-                "lease_fence_pending", "agent_id", "flyway_schema_history", "success");
+                "lease_fence_pending", "agent_id", "flyway_schema_history", "success", "lease_agent_change", "version",
+                "lease_agent_change_log", "version");
         tables.forEach((table, column) -> {
             for (String sql : List.of("SELECT * FROM " + table, "DELETE FROM " + table,
                     "UPDATE " + table + " SET " + column + " = " + column, "INSERT INTO " + table + " DEFAULT VALUES")) {
@@ -243,7 +245,8 @@ class LeastPrivilegeTest {
                 () -> agentA.renewAll(List.of(new LeaseStore.SessionRef(A, session))),
                 () -> agentA.requestHandoff(key, A, session, 1, B),
                 () -> agentA.cancelHandoff(key),
-                () -> agentA.releasePartitions(key.topic(), List.of(0), "Released"));
+                () -> agentA.releasePartitions(key.topic(), List.of(0), "Released"),
+                () -> agentA.forgetAssignmentChanges(A));
         for (Runnable call : operatorCalls) {
             assertThatThrownBy(call::run).isInstanceOf(AccessDeniedException.class).hasMessageContaining("permission denied");
         }
