@@ -139,7 +139,7 @@ public final class AssignBench {
     public static void main(String[] args) {
         // Exits either way: a failure must not leave the JVM running on the watches' threads.
         try {
-            run(args);
+            bench(args);
         } catch (Throwable t) {
             t.printStackTrace();
             System.exit(1);
@@ -147,7 +147,7 @@ public final class AssignBench {
         System.exit(0);
     }
 
-    private static void run(String[] args) throws Exception {
+    private static void bench(String[] args) throws Exception {
         String spec = args.length > 0 && !args[0].isBlank() ? args[0] : "1000x10,1000x100,10000x10,10000x100";
         // BENCH_JAR: another build of the operator, to compare two versions side by side.
         String chosen = System.getenv("BENCH_JAR");

@@ -68,7 +68,7 @@ class StreamAgentOperatorTest extends OperatorTestSupport {
      * a duplicate StreamAgent naming another login changes nothing.
      */
     @Test
-    void thePodsDatabaseUserMayActForItsAgentIdUntilItsStreamAgentGoes() {
+    void thePodsDatabaseUserMayActForItsAgentIdUntilItsStreamAgentGoes() throws java.sql.SQLException {
         AgentId id = AgentId.of(id("db"));
         String login = "login-" + ns;
         Fixtures.node(client, "node-" + ns, "zone-a");
@@ -89,9 +89,29 @@ class StreamAgentOperatorTest extends OperatorTestSupport {
         eventually().until(() -> agent("dup") == null);
         assertThat(store.agentLogin(id)).contains(login);
 
+        // A lease came to it: the changes kept for its looks (lease_assignment_changes) name it.
+        long session = store.session(id).orElseThrow().sessionEpoch();
+        store.acquire(io.streamhouse.lease.store.AcquireRequest.ifFree(LeaseKey.of("db-" + ns, 0), id, session), "Assigned");
+        assertThat(changesKeptFor(id)).isPositive();
+
         client.resource(pod).delete();
         client.resource(agent("db-pod")).delete();
         eventually().until(() -> store.agentLogin(id).isEmpty());
+        eventually().until(() -> changesKeptFor(id) == 0); // forgotten with its StreamAgent, just after the login
+    }
+
+    @Inject
+    javax.sql.DataSource dataSource;
+
+    long changesKeptFor(AgentId id) throws java.sql.SQLException {
+        try (var c = dataSource.getConnection();
+             var ps = c.prepareStatement("SELECT count(*) FROM lease_agent_change_log WHERE agent_id = ?")) {
+            ps.setString(1, id.value());
+            try (var rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
     }
 
     @Test
