@@ -16,6 +16,8 @@ public final class Conditions {
     public static final String NO_ELIGIBLE_AGENT = "NoEligibleAgent";
     public static final String SESSION_EXPIRED = "SessionExpired";
     public static final String WAITING_FOR_HOLDER = "WaitingForHolder";
+    /** A free lease waits, a few seconds at most, for StreamAgents of its group not looked at yet ({@link Settling}). */
+    public static final String AWAITING_AGENTS = "AwaitingAgents";
     /** Event: the holder (an agent running the library) is asked to release for a planned move. */
     public static final String HANDOFF_REQUESTED = "HandoffRequested";
     /** Event: the holder did not release in time and the move was forced. */

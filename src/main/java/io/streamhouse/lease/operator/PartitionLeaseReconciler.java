@@ -88,6 +88,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
     private final LeaseStore store;
     private final EventRecorder events;
     private final Clock clock;
+    private final Settling settle;
     private final OperatorMetrics metrics;
     private final LeaseActivity activity;
     private volatile IndexerResourceCache<PartitionLease> leases;
@@ -123,6 +124,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         this.changes = changes;
         this.events = events;
         this.clock = clock;
+        this.settle = new Settling(clock);
         this.metrics = metrics;
         this.activity = activity;
         this.moves = new LeaseMoves(assign.maxMovesInFlight(), assign.handoffTimeout(), System::nanoTime);
@@ -514,6 +516,7 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         AcquireResult result = null;
         MoveLimiter.Move handoff = null;
         boolean movePending = false;
+        List<String> awaited = List.of();
         if (decision instanceof HolderChoice.Decision.Acquire acquire && acquire.takeOver()) {
             LeaseMoves.Decision move = moves.decide(key, acquire.target().id(), plan.views().get(holder), now,
                     ResourceID.fromResource(resource));
@@ -543,6 +546,13 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
             // Released by its holder for a planned move (a handoff): to the move's target. Never waits for a slot.
             result = failover.acquire(AcquireRequest.ifFree(key, acquire.target().id(), acquire.target().sessionEpoch()),
                     "Handoff");
+        } else if (decision instanceof HolderChoice.Decision.Acquire
+                && !(awaited = settle.awaited(agents.list(plan.namespace(), a -> a.getSpec() != null
+                        && plan.group().equals(a.getSpec().groupOrDefault())))).isEmpty()) {
+            // Free, but an agent of the group has no status yet (just applied, or this operator
+            // just started): the plan made now would not count it and the lease would be moved
+            // to it again a moment later, at a new epoch. It waits, at most Settling.SETTLING.
+            recheck = recheck == null || recheck.compareTo(GroupPlanner.DEBOUNCE) > 0 ? GroupPlanner.DEBOUNCE : recheck;
         } else if (decision instanceof HolderChoice.Decision.Acquire acquire) {
             // Free (new, or released: an agent's graceful stop releases all of its leases at once):
             // batched with the group's other free leases.
@@ -553,6 +563,11 @@ public class PartitionLeaseReconciler implements Reconciler<PartitionLease>, Cle
         String unheldReason = Conditions.NO_ELIGIBLE_AGENT;
         String unheldMessage = "no live, uncordoned StreamAgent in group " + plan.group() + " of namespace "
                 + plan.namespace();
+        if (!awaited.isEmpty()) {
+            unheldReason = Conditions.AWAITING_AGENTS;
+            unheldMessage = "waiting up to " + Settling.SETTLING.toSeconds() + " s for StreamAgent(s) " + awaited
+                    + " of group " + plan.group() + " to be looked at, so that the first placement counts them";
+        }
         if (result == null && holder != null && !holderLive) {
             unheldReason = Conditions.SESSION_EXPIRED;
             unheldMessage = "session of " + holder + " expired and " + unheldMessage;

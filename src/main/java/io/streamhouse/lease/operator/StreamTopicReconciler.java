@@ -73,6 +73,7 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
     private final LeaseStore store;
     private final EventRecorder events;
     private final Clock clock;
+    private final Settling settle;
     private final OperatorMetrics metrics;
     private final Planning planning;
     private final GroupPlanner planner;
@@ -98,6 +99,7 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         this.unassignedPartitions = unassignedPartitions;
         this.events = events;
         this.clock = clock;
+        this.settle = new Settling(clock);
         this.metrics = metrics;
         this.planning = planning;
         this.planner = planning.planner;
@@ -743,26 +745,10 @@ public class StreamTopicReconciler implements Reconciler<StreamTopic>, Cleaner<S
         return Resources.oldest(cache.byIndex(BY_TOPIC, topic).stream().filter(t -> applied(t).valid()).toList());
     }
 
-    /** How long a StreamAgent without a status yet holds back the free partitions of its group. */
-    static final Duration SETTLING = Duration.ofSeconds(10);
-
-    /** When this reconciler started (its first look at every StreamAgent is due from then). */
-    private final Instant startedAt = Instant.now();
-
-    /**
-     * True when a StreamAgent of the group has no status yet and was created, or this operator
-     * started, less than {@link #SETTLING} ago: an agent that never gets a status (the API server
-     * refusing its writes, say) holds nothing back for longer than that.
-     */
+    /** True when a StreamAgent of the group holds its free partitions back ({@link Settling}). */
     private boolean settling(String namespace, String group) {
-        Instant now = clock.instant();
-        return agents.list(namespace, a -> a.getSpec() != null && group.equals(a.getSpec().groupOrDefault())
-                && (a.getStatus() == null || a.getStatus().getPhase() == null)).anyMatch(a -> {
-                    String created = a.getMetadata().getCreationTimestamp();
-                    Instant since = created == null ? startedAt : Instant.parse(created);
-                    since = since.isBefore(startedAt) ? startedAt : since;
-                    return Duration.between(since, now).compareTo(SETTLING) < 0;
-                });
+        return !settle.awaited(agents.list(namespace,
+                a -> a.getSpec() != null && group.equals(a.getSpec().groupOrDefault()))).isEmpty();
     }
 
     private List<AgentView> groupViews(String namespace, String group) {

@@ -79,12 +79,14 @@ class RunLocalIT {
             Run run = bash(quickStart, Duration.ofMinutes(3));
             System.out.println("quick start, second block:\n" + run.output());
             assertThat(run.exitCode()).as("the quick start's kubectl block exited 0; output:%n%s", run.output()).isZero();
-            // The three example leases are held, each by one of the two example agents (at epoch 2
-            // when the first agent to be Ready took a lease that the second then got).
-            for (String lease : List.of("orders-0", "orders-1", "orders-2")) {
+            // The three example leases are held, each by one of the two example agents, at epoch 1
+            // as the README shows: the free leases wait for the agents applied with them
+            // (AwaitingAgents), so orders-2 goes to its preferredAgent first, not a moment later.
+            for (String lease : List.of("orders-0", "orders-1")) {
                 assertThat(run.output()).containsPattern("partitionlease.streamhouse.io/" + lease
-                        + "\\s+orders\\s+\\d\\s+agent-[12]\\s+\\d+\\s+True");
+                        + "\\s+orders\\s+\\d\\s+agent-[12]\\s+1\\s+True");
             }
+            assertThat(run.output()).containsPattern("partitionlease.streamhouse.io/orders-2\\s+orders\\s+2\\s+agent-2\\s+1\\s+True");
             assertThat(run.output()).containsPattern("streamagent.streamhouse.io/agent-1\\s+agent-1\\s+default\\s+zone-a\\s+Ready");
 
             // Everything the script started, while it runs: its descendants (the operator), the
