@@ -8,12 +8,10 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.streamhouse.lease.api.v1alpha1.PartitionLease;
-import java.time.Clock;
 import java.time.Duration;
+import io.streamhouse.lease.testing.SettableClock;
 import java.time.Instant;
-import java.time.ZoneOffset;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -24,23 +22,7 @@ class EventRecorderTest {
 
     KubernetesClient client;
     final SimpleMeterRegistry registry = new SimpleMeterRegistry();
-    final AtomicReference<Instant> now = new AtomicReference<>(Instant.parse("2026-12-01T10:00:00Z"));
-    final Clock clock = new Clock() {
-        @Override
-        public java.time.ZoneId getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(java.time.ZoneId zone) {
-            return this;
-        }
-
-        @Override
-        public Instant instant() {
-            return now.get();
-        }
-    };
+    final SettableClock clock = new SettableClock(Instant.parse("2026-12-01T10:00:00Z"));
     EventRecorder recorder;
 
     @BeforeEach
@@ -102,7 +84,7 @@ class EventRecorderTest {
         recorder.warning(p0, "NoEligibleAgent", "no agent of group default is Ready");
         await().atMost(Duration.ofSeconds(10)).until(() -> events().size() == 1);
 
-        now.set(Instant.parse("2026-12-01T10:05:00Z"));
+        clock.set(Instant.parse("2026-12-01T10:05:00Z"));
         recorder.warning(p0, "NoEligibleAgent", "no agent of group default is Ready");
         recorder.warning(p0, "NoEligibleAgent", "no agent of group default is Ready");
 

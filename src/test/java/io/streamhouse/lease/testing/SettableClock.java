@@ -1,0 +1,41 @@
+package io.streamhouse.lease.testing;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
+import java.util.concurrent.atomic.AtomicReference;
+
+/** A UTC clock that stands still until a test moves it. */
+public final class SettableClock extends Clock {
+
+    private final AtomicReference<Instant> now;
+
+    public SettableClock(Instant start) {
+        this.now = new AtomicReference<>(start);
+    }
+
+    public void set(Instant instant) {
+        now.set(instant);
+    }
+
+    public void advance(Duration by) {
+        now.updateAndGet(t -> t.plus(by));
+    }
+
+    @Override
+    public ZoneId getZone() {
+        return ZoneOffset.UTC;
+    }
+
+    @Override
+    public Clock withZone(ZoneId zone) {
+        return this;
+    }
+
+    @Override
+    public Instant instant() {
+        return now.get();
+    }
+}
