@@ -335,6 +335,35 @@ class LeaseClientTest {
     }
 
     /**
+     * An agent built on this library against a schema before V11 (the operator not upgraded yet):
+     * the function is missing (SQLSTATE 42883, made here by renaming it), so every look reads
+     * everything, and leases that come and go are learned all the same.
+     */
+    @Test
+    void withoutTheChangesFunctionEveryLookReadsEverything() throws SQLException {
+        selfKeptAgent("a");
+        LeaseClient a = library("a", new Recorder());
+        AgentId agentA = AgentId.of(id("a"));
+        try (Connection c = dataSource.getConnection(); Statement st = c.createStatement()) {
+            st.execute("ALTER FUNCTION lease_assignment_changes(varchar, bigint, bigint) RENAME TO lease_assignment_changes_v11");
+        }
+        try {
+            long fullLooks = a.stats().fullLooks();
+            AcquireResult first = store.acquire(AcquireRequest.ifFree(LeaseKey.of(topic, 0), agentA, a.sessionEpoch()),
+                    "Assigned");
+            eventually().until(() -> a.epoch(topic, 0) == first.lease().epoch());
+            AcquireResult second = store.acquire(AcquireRequest.ifFree(LeaseKey.of(topic, 1), agentA, a.sessionEpoch()),
+                    "Assigned");
+            eventually().until(() -> a.epoch(topic, 1) == second.lease().epoch());
+            assertThat(a.stats().fullLooks()).as("each look read everything").isGreaterThanOrEqualTo(fullLooks + 2);
+        } finally {
+            try (Connection c = dataSource.getConnection(); Statement st = c.createStatement()) {
+                st.execute("ALTER FUNCTION lease_assignment_changes_v11(varchar, bigint, bigint) RENAME TO lease_assignment_changes");
+            }
+        }
+    }
+
+    /**
      * A notification lost (the channel's trigger disabled here, as a connection that died without
      * an error would lose it): the check after the next renewal finds the lease all the same, by
      * the assignments version, which the same transaction moved. A check that trusted the
