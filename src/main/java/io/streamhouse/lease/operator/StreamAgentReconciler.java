@@ -116,19 +116,20 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         changes.subscribe(new ChangeFeed.Listener() {
             @Override
             public void leaseChanged(ChangeFeed.LeaseChange change) {
-                // Both ends list their leases in status: refresh each once per burst.
+                // Both ends list their leases in status: their lists take the change (HeldLists),
+                // and each is published once per burst.
+                heldLists.changed(change);
                 if (change.holder() != null) {
-                    heldLists.changed(change.holder());
                     publishSoon(change.holder());
                 }
                 if (change.previous() != null) {
-                    heldLists.changed(change.previous());
                     publishSoon(change.previous());
                 }
             }
 
             @Override
             public void sessionChanged(AgentId agent) {
+                heldLists.forget(agent); // a new incarnation or an end: its list is read again
                 nudge(agent);
             }
 
@@ -269,8 +270,8 @@ public class StreamAgentReconciler implements Reconciler<StreamAgent>, Cleaner<S
         // reported after this point is published by the next reconcile.
         Long since = changedSince.remove(registration.agent());
         long readStart = System.nanoTime();
-        // Read unless nothing changed for this incarnation since the last read (HeldLists): the
-        // look just after each expected expiry of a session finds, nearly always, the same list.
+        // Read once per incarnation, then kept current from the change feed (HeldLists): the look
+        // just after each expected expiry of a session, and a crash's new holders, read nothing.
         long liveSession = session.filter(Session::live).map(Session::sessionEpoch).orElse(0L);
         List<LeaseLists.Held> held = heldLists.held(registration.agent(), liveSession,
                 () -> store.leasesHeldBy(registration.agent()).stream().filter(Lease::holderLive)
